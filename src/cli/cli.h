@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Shared pieces of the graft command line: exit codes, messages, options.
+ */
+#ifndef GRAFT_CLI_H
+#define GRAFT_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+/* Exit codes; documented in graft --help and README. */
+enum graft_exit {
+	EXIT_DONE = 0,
+	EXIT_ERROR = 1,
+	EXIT_UNSAFE = 2,  /* refused as unsafe: busy, mismatch, unsupported */
+	EXIT_NOTHING = 3, /* nothing to do */
+	EXIT_USAGE = 64,  /* bad command line (sysexits EX_USAGE) */
+};
+
+extern bool cli_verbose;
+
+int cli_exit_for(const struct graft_err *err);
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "error: <prefix>: <err->msg>" and return the matching exit code. */
+int cli_fail(const struct graft_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int cli_parse_pid(const char *s, pid_t *pid);
+int cli_parse_seconds(const char *s, uint64_t *ms);
+void cli_json_print(json_t *j); /* takes the reference */
+/* Print a command's help when argv asks for it; returns true if it did. */
+bool cli_wants_help(int argc, char **argv, const char *help);
+/* Print the synopsis on stderr; returns EXIT_USAGE. */
+int cli_usage(const char *help);
+
+int cmd_apply(int argc, char **argv);
+int cmd_revert(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

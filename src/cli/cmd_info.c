@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * graft info: describe a patch file.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "patch/format.h"
+
+static const char help[] =
+	"usage: graft info PATCH.graft [--json]\n"
+	"\n"
+	"Show what a patch file contains: id, description, CVE ids, the target object and the\n"
+	"GNU build-id it applies to, each replaced function (offset and size in the target, its\n"
+	"replacement) and the target symbols the patch code refers to. The file is fully\n"
+	"validated; a malformed file is reported with the reason.\n"
+	"\n"
+	"exit codes: 0 valid, 1 unreadable or malformed.\n";
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct graft_patch *p = NULL;
+	struct graft_err err = { 0 };
+	char bid[2 * GRAFT_BUILD_ID_MAX + 1];
+	bool json = false;
+	int c;
+
+	if (cli_wants_help(argc, argv, help))
+		return EXIT_DONE;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		if (c != 'j') {
+			return cli_usage(help);
+		}
+		json = true;
+	}
+	if (optind != argc - 1) {
+		cli_error("give exactly one patch file");
+		return EXIT_USAGE;
+	}
+	if (graft_patch_load(argv[optind], &p, &err) < 0)
+		return cli_fail(&err, "cannot read '%s'", argv[optind]);
+	graft_hex(p->build_id, p->build_id_len, bid);
+	if (json) {
+		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", p->id, "description",
+				      p->description, "format_version", GRAFT_FMT_VERSION, "target",
+				      p->target_name, "build_id", bid);
+		json_t *cves = json_array(), *funcs = json_array(), *syms = json_array();
+
+		for (size_t i = 0; i < p->ncves; i++)
+			json_array_append_new(cves, json_string(p->cves[i]));
+		for (size_t i = 0; i < p->nfuncs; i++)
+			json_array_append_new(funcs, json_pack("{s:s, s:I, s:I, s:s}", "name",
+							       p->funcs[i].old_name, "offset",
+							       (json_int_t)p->funcs[i].old_offset, "size",
+							       (json_int_t)p->funcs[i].old_size,
+							       "replacement", p->funcs[i].new_name));
+		for (size_t i = 0; i < p->nsyms; i++)
+			json_array_append_new(syms, json_pack("{s:s, s:I, s:b}", "name", p->syms[i].name,
+							      "offset", (json_int_t)p->syms[i].target_offset,
+							      "tls", (p->syms[i].flags & GRAFT_SYM_TLS) != 0));
+		json_object_set_new(j, "cves", cves);
+		json_object_set_new(j, "functions", funcs);
+		json_object_set_new(j, "target_symbols", syms);
+		json_object_set_new(j, "size", json_integer((json_int_t)p->len));
+		cli_json_print(j);
+	} else {
+		printf("patch       %s\n", p->id);
+		printf("description %s\n", p->description);
+		printf("format      graft patch v%d, %zu bytes\n", GRAFT_FMT_VERSION, p->len);
+		for (size_t i = 0; i < p->ncves; i++)
+			printf("cve         %s\n", p->cves[i]);
+		printf("target      %s\n", p->target_name);
+		printf("build-id    %s\n", bid);
+		printf("functions   %zu\n", p->nfuncs);
+		for (size_t i = 0; i < p->nfuncs; i++)
+			printf("  %-24s +0x%-8" PRIx64 " %5u bytes -> %s\n", p->funcs[i].old_name,
+			       p->funcs[i].old_offset, p->funcs[i].old_size, p->funcs[i].new_name);
+		if (p->nsyms)
+			printf("target symbols used by the patch\n");
+		for (size_t i = 0; i < p->nsyms; i++)
+			printf("  %-24s +0x%" PRIx64 "%s\n", p->syms[i].name, p->syms[i].target_offset,
+			       (p->syms[i].flags & GRAFT_SYM_TLS) ? " (thread-local)" : "");
+	}
+	graft_patch_free(p);
+	return EXIT_DONE;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * graft revert: take a patch (or all patches, newest first) out of a process.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "patch/apply.h"
+
+static const char help[] =
+	"usage: graft revert PATCH_ID --pid PID [--timeout SECS] [--json]\n"
+	"       graft revert --all --pid PID [--timeout SECS] [--json]\n"
+	"\n"
+	"Take a patch out of a running process: the original functions run again and graft's\n"
+	"memory is unmapped. What to undo is read from the process itself, so the patch file is\n"
+	"not needed. Patches stacked on the same function come out newest first: reverting an\n"
+	"older one while a newer one sits on top is refused, naming the newer patch. No thread\n"
+	"may be running inside the patch's code; graft retries until the timeout.\n"
+	"\n"
+	"options:\n"
+	"  --pid PID        the process (repeatable)\n"
+	"  --all            every graft patch in the process, newest first\n"
+	"  --timeout SECS   how long to retry while patch code is busy (default 10)\n"
+	"  --json           JSON output\n"
+	"\n"
+	"exit codes: 0 reverted, 1 error, 2 refused (busy, a later patch on top), 3 not applied.\n";
+
+static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, bool json,
+		      json_t *arr)
+{
+	struct graft_op_result res;
+	struct graft_err err = { 0 };
+	int code = EXIT_DONE;
+
+	if (graft_revert(pid, id, o, &res, &err) < 0) {
+		code = cli_exit_for(&err);
+		if (!json)
+			(void)cli_fail(&err, "cannot revert '%s' from pid %d", id, (int)pid);
+	} else if (!json) {
+		printf("pid %d: reverted '%s' (%zu function%s), stopped %.3f ms\n", (int)pid, id,
+		       res.nfuncs, res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6);
+	}
+	if (json) {
+		json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pid, "patch", id, "result",
+				      code == EXIT_DONE      ? "reverted"
+				      : code == EXIT_NOTHING ? "not-applied"
+				      : code == EXIT_UNSAFE  ? "refused"
+							     : "failed");
+		if (code == EXIT_DONE) {
+			json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
+			json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
+		} else {
+			json_object_set_new(j, "error", json_string(err.msg));
+		}
+		json_array_append_new(arr, j);
+	}
+	return code;
+}
+
+int cmd_revert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' }, { "timeout", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },       { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+	};
+	struct graft_op_opts o = { .timeout_ms = 10000 };
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t npids = 0, cap = 0;
+	bool json = false, all = false;
+	int c, worst = EXIT_DONE;
+	json_t *arr;
+
+	if (cli_wants_help(argc, argv, help))
+		return EXIT_DONE;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:t:ajh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (graft_grow((void **)&pids, &cap, npids + 1, sizeof(*pids)) < 0 ||
+			    cli_parse_pid(optarg, &pids[npids]) < 0)
+				return EXIT_USAGE;
+			npids++;
+			break;
+		case 't':
+			if (cli_parse_seconds(optarg, &o.timeout_ms) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return cli_usage(help);
+		}
+	}
+	if (npids == 0 || (all ? optind != argc : optind != argc - 1)) {
+		cli_error(npids == 0 ? "which process? give --pid PID"
+				     : all ? "give either a patch id or --all" : "give one patch id, or --all");
+		return cli_usage(help);
+	}
+	arr = json_array();
+	for (size_t i = 0; i < npids; i++) {
+		char **ids = NULL;
+		size_t n = 0;
+		struct graft_err err = { 0 };
+		int code;
+
+		if (!all) {
+			code = revert_one(pids[i], argv[optind], &o, json, arr);
+		} else if (graft_list_ids(pids[i], &ids, &n, &err) < 0) {
+			code = cli_fail(&err, "cannot revert from pid %d", (int)pids[i]);
+		} else if (n == 0) {
+			if (!json)
+				printf("pid %d: no graft patches\n", (int)pids[i]);
+			code = EXIT_NOTHING;
+		} else {
+			code = EXIT_DONE;
+			for (size_t k = 0; k < n; k++) {
+				int ck = revert_one(pids[i], ids[k], &o, json, arr);
+
+				if (ck != EXIT_DONE && code == EXIT_DONE)
+					code = ck;
+				if (ck != EXIT_DONE && ck != EXIT_NOTHING)
+					break; /* an older patch may sit under the one that failed */
+			}
+		}
+		for (size_t k = 0; k < n; k++)
+			free(ids[k]);
+		free(ids);
+		if (code != EXIT_DONE && (worst == EXIT_DONE || code == EXIT_ERROR ||
+					  (code == EXIT_UNSAFE && worst == EXIT_NOTHING)))
+			worst = code;
+	}
+	if (json)
+		cli_json_print(json_incref(json_array_size(arr) == 1 ? json_array_get(arr, 0) : arr));
+	json_decref(arr);
+	return worst;
+}

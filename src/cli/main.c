@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * graft: live-patch running processes. git-style subcommands; each lives in
+ * cmd_<verb>.c. This file dispatches, holds the shared message helpers and
+ * installs the library's log callback for -v.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/log.h"
+
+#ifndef GRAFT_VERSION
+#define GRAFT_VERSION "0.1.0"
+#endif
+
+bool cli_verbose;
+
+static const char usage[] =
+	"usage: graft [-v] <command> [<args>]\n"
+	"\n"
+	"Live-patch running x86-64 Linux processes: replace functions without a restart.\n"
+	"\n"
+	"commands:\n"
+	"  apply PATCH.graft --pid PID    put a patch into a running process\n"
+	"  revert PATCH_ID --pid PID      take a patch out again (--all: every patch)\n"
+	"  status [--pid PID]             what is applied, read from the processes themselves\n"
+	"  pack MANIFEST -o PATCH.graft   make a patch file from an object file and a manifest\n"
+	"  info PATCH.graft               what a patch file contains and which build it targets\n"
+	"\n"
+	"options:\n"
+	"  -v, --verbose   trace what the library does, on stderr\n"
+	"  -h, --help      this help; 'graft COMMAND --help' for a command\n"
+	"  --version       print the version\n"
+	"\n"
+	"exit codes:\n"
+	"  0  done\n"
+	"  1  error (bad input, no such process, no permission, system failure)\n"
+	"  2  refused as unsafe (function busy, build or code mismatch, patch in the way)\n"
+	"  3  nothing to do (already applied, not applied)\n"
+	"  64 bad command line\n";
+
+static void log_to_stderr(enum graft_log_level level, const char *fmt, va_list ap)
+{
+	if (level == GRAFT_LOG_DEBUG && !cli_verbose)
+		return;
+	fprintf(stderr, level == GRAFT_LOG_WARN ? "warning: " : "graft: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_for(const struct graft_err *err)
+{
+	switch (err->kind) {
+	case GRAFT_ERR_UNSAFE:
+		return EXIT_UNSAFE;
+	case GRAFT_ERR_NOOP:
+		return EXIT_NOTHING;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_fail(const struct graft_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s\n", err->msg[0] ? err->msg : strerror(-err->code));
+	return cli_exit_for(err);
+}
+
+int cli_parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > 0x3fffffff) {
+		cli_error("'%s' is not a process id", s);
+		return -EINVAL;
+	}
+	*pid = (pid_t)v;
+	return 0;
+}
+
+int cli_parse_seconds(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || v < 0 || v > 86400) {
+		cli_error("'%s' is not a number of seconds (0 to 86400)", s);
+		return -EINVAL;
+	}
+	*ms = (uint64_t)(v * 1000.0);
+	return 0;
+}
+
+void cli_json_print(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	json_decref(j);
+}
+
+int cli_usage(const char *help)
+{
+	/* the synopsis lines only; the full text is one --help away */
+	for (const char *p = help; *p && *p != '\n';) {
+		const char *e = strchr(p, '\n');
+
+		fwrite(p, 1, (size_t)(e - p) + 1, stderr);
+		p = e + 1;
+		if (strncmp(p, "       graft", 12) != 0)
+			break;
+	}
+	fputs("see 'graft <command> --help'\n", stderr);
+	return EXIT_USAGE;
+}
+
+bool cli_wants_help(int argc, char **argv, const char *help)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(help, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "apply", cmd_apply }, { "revert", cmd_revert }, { "status", cmd_status },
+		{ "pack", cmd_pack },   { "info", cmd_info },
+	};
+	int i = 1;
+
+	graft_log_set(log_to_stderr);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			cli_verbose = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			return EXIT_DONE;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("graft %s\n", GRAFT_VERSION);
+			return EXIT_DONE;
+		} else {
+			cli_error("unknown option '%s'", argv[i]);
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < GRAFT_ARRAY_SIZE(cmds); k++)
+		if (!strcmp(argv[i], cmds[k].name))
+			return cmds[k].fn(argc - i, argv + i);
+	cli_error("'%s' is not a graft command; see 'graft --help'", argv[i]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading graft regions back from a process. A region is a mapping of a
+ * memfd whose name starts with "graft:"; its header sits at the mapping with
+ * file offset 0. The header comes from target memory, which a hostile or
+ * corrupted process controls, so its counts and sizes are checked like any
+ * other untrusted input.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "patch/region.h"
+#include "ptrace/pt.h"
+
+#define REGION_FUNCS_MAX 4096u
+
+void graft_regions_free(struct graft_regions *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].hdr);
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}
+
+static bool is_region_map(const struct graft_map *m)
+{
+	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
+
+	return m->path && m->offset == 0 &&
+	       strncmp(m->path, pfx, sizeof(pfx) - 1) == 0;
+}
+
+static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
+{
+	struct graft_region_hdr h, *full;
+	size_t need;
+
+	if (graft_mem_read(memfd, addr, &h, sizeof(h), NULL) < 0)
+		return -EIO;
+	if (memcmp(h.magic, GRAFT_REGION_MAGIC, 8) != 0 ||
+	    h.version != GRAFT_REGION_VERSION || h.nfuncs == 0 ||
+	    h.nfuncs > REGION_FUNCS_MAX)
+		return -EINVAL;
+	need = sizeof(h) + (size_t)h.nfuncs * sizeof(struct graft_region_func);
+	if (h.hdr_size < need || h.hdr_size > h.region_size ||
+	    h.build_id_len > GRAFT_BUILD_ID_MAX)
+		return -EINVAL;
+	full = malloc(need);
+	if (!full)
+		return -ENOMEM;
+	if (graft_mem_read(memfd, addr, full, need, NULL) < 0) {
+		free(full);
+		return -EIO;
+	}
+	full->patch_id[sizeof(full->patch_id) - 1] = '\0';
+	full->target_name[sizeof(full->target_name) - 1] = '\0';
+	full->description[sizeof(full->description) - 1] = '\0';
+	for (uint32_t i = 0; i < full->nfuncs; i++)
+		full->funcs[i].name[sizeof(full->funcs[i].name) - 1] = '\0';
+	*out = full;
+	return 0;
+}
+
+int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
+		      struct graft_regions *out, size_t *bad,
+		      struct graft_err *err)
+{
+	struct graft_regions r = { 0 };
+	size_t cap = 0;
+
+	(void)pid;
+	if (bad)
+		*bad = 0;
+	for (size_t i = 0; i < maps->n; i++) {
+		struct graft_region_hdr *h = NULL;
+
+		if (!is_region_map(&maps->v[i]))
+			continue;
+		if (region_read(memfd, maps->v[i].start, &h) < 0) {
+			if (bad)
+				(*bad)++;
+			continue;
+		}
+		if (graft_grow((void **)&r.v, &cap, r.n + 1, sizeof(*r.v)) < 0) {
+			free(h);
+			graft_regions_free(&r);
+			return graft_err_set(err, -ENOMEM, "out of memory");
+		}
+		r.v[r.n].addr = maps->v[i].start;
+		r.v[r.n++].hdr = h;
+	}
+	*out = r;
+	return 0;
+}
+
+const struct graft_region *graft_region_find(const struct graft_regions *r,
+					     const char *patch_id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i].hdr->patch_id, patch_id) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
+const struct graft_region *graft_region_owning_jump(const struct graft_regions *r,
+						    uint64_t addr,
+						    const uint8_t *bytes,
+						    size_t *func_index)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct graft_region_hdr *h = r->v[i].hdr;
+
+		for (uint32_t k = 0; k < h->nfuncs; k++)
+			if (h->funcs[k].old_addr == addr &&
+			    memcmp(h->funcs[k].jump, bytes, GRAFT_JUMP_SIZE) == 0) {
+				if (func_index)
+					*func_index = k;
+				return &r->v[i];
+			}
+	}
+	return NULL;
+}
+
+int graft_jump_encode(uint64_t at, uint64_t dest, uint8_t out[GRAFT_JUMP_SIZE])
+{
+	int64_t rel = (int64_t)(dest - (at + GRAFT_JUMP_SIZE));
+	int32_t r32 = (int32_t)rel;
+
+	if (rel != (int64_t)r32)
+		return -ERANGE;
+	out[0] = 0xe9;
+	memcpy(out + 1, &r32, 4);
+	return 0;
+}

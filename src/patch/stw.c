@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Safety check. For each stopped thread: its rip must not lie inside a busy
+ * range (except exactly at a function's entry for apply: the thread has not
+ * begun the function and will take the new jump), and no 8-byte word between
+ * its stack pointer and the end of the stack mapping may point into a busy
+ * range. The scan is conservative: a stale word left in a frame can refuse a
+ * safe patch, never accept an unsafe one. A word equal to a function entry is
+ * a function pointer, not a return address (a return address always follows
+ * a call instruction, so it is never a function's first byte).
+ *
+ * Retries: between attempts the process runs freely; the backoff grows from
+ * 1 ms to 50 ms so a briefly busy function is caught idle soon, while a
+ * process that is always busy is stopped for only a few hundred microseconds
+ * per attempt.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "patch/stw.h"
+
+#define STACK_SCAN_MAX (64u << 20)
+
+struct busy_hit {
+	pid_t tid;
+	const char *name;
+	bool by_ip;
+};
+
+static const struct graft_busy_range *range_hit(const struct graft_stw *s,
+						uint64_t v, bool is_ip)
+{
+	for (size_t i = 0; i < s->nranges; i++) {
+		const struct graft_busy_range *r = &s->ranges[i];
+
+		if (is_ip) {
+			if (v >= r->lo && v < r->hi && !(r->ip_at_lo_ok && v == r->lo))
+				return r;
+		} else if (v > r->lo && v <= r->hi) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static bool is_entry(const struct graft_stw *s, uint64_t v)
+{
+	for (size_t i = 0; i < s->nentries; i++)
+		if (s->entries[i] == v)
+			return true;
+	return false;
+}
+
+static int check_thread(struct graft_stw *s, struct graft_maps *maps,
+			const struct graft_pt_thread *t, uint64_t lo_all,
+			uint64_t hi_all, uint64_t **bufp, size_t *cap,
+			struct busy_hit *hit, struct graft_err *err)
+{
+	const struct graft_busy_range *r;
+	const struct graft_map *m;
+	uint64_t sp = t->regs.rsp & ~(uint64_t)7, len;
+
+	r = range_hit(s, t->regs.rip, true);
+	if (r) {
+		*hit = (struct busy_hit){ t->tid, r->name, true };
+		return 1;
+	}
+	m = graft_maps_find(maps, sp);
+	if (!m) {
+		/* a stack mapped after our snapshot: refresh once */
+		struct graft_maps fresh;
+
+		if (graft_proc_read_maps(s->pid, &fresh, err) < 0)
+			return -EIO;
+		graft_maps_free(maps);
+		*maps = fresh;
+		m = graft_maps_find(maps, sp);
+		if (!m)
+			return graft_err_set(err, -EFAULT,
+					     "thread %d has its stack pointer 0x%" PRIx64 " outside any mapping",
+					     (int)t->tid, sp);
+	}
+	len = m->end - sp;
+	if (len > STACK_SCAN_MAX)
+		return graft_err_set(err, -E2BIG, "thread %d: stack too large to check",
+				     (int)t->tid);
+	if (len > *cap) {
+		uint64_t *nb = realloc(*bufp, len);
+
+		if (!nb)
+			return graft_err_set(err, -ENOMEM, "out of memory");
+		*bufp = nb;
+		*cap = len;
+	}
+	if (graft_mem_read(s->memfd, sp, *bufp, len, err) < 0)
+		return -EIO;
+	for (size_t i = 0; i < len / 8; i++) {
+		uint64_t w = (*bufp)[i];
+
+		if (w <= lo_all || w > hi_all)
+			continue;
+		r = range_hit(s, w, false);
+		if (r && !is_entry(s, w)) {
+			*hit = (struct busy_hit){ t->tid, r->name, false };
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int check_all(struct graft_stw *s, struct graft_maps *maps,
+		     struct graft_pt_world *w, struct busy_hit *hit,
+		     struct graft_err *err)
+{
+	uint64_t lo_all = UINT64_MAX, hi_all = 0;
+	_cleanup_free_ uint64_t *buf = NULL;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < s->nranges; i++) {
+		if (s->ranges[i].lo < lo_all)
+			lo_all = s->ranges[i].lo;
+		if (s->ranges[i].hi > hi_all)
+			hi_all = s->ranges[i].hi;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		int r;
+
+		r = check_thread(s, maps, &w->t[i], lo_all, hi_all, &buf, &cap, hit, err);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int graft_stw_run(struct graft_stw *s, struct graft_err *err)
+{
+	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
+	struct graft_maps maps = { 0 };
+	unsigned backoff = 1;
+	struct busy_hit hit = { 0 };
+	int r;
+
+	r = graft_proc_read_maps(s->pid, &maps, err);
+	if (r < 0)
+		return r;
+	for (s->attempts = 1;; s->attempts++) {
+		struct graft_pt_world w;
+
+		r = graft_pt_freeze(s->pid, &w, err);
+		if (r < 0)
+			break;
+		s->nthreads = w.n;
+		r = check_all(s, &maps, &w, &hit, err);
+		if (r == 0)
+			r = s->commit(s->ctx, &w, err);
+		graft_pt_thaw(&w);
+		s->stop_ns = w.stop_end_ns - w.stop_start_ns;
+		graft_pt_world_free(&w);
+		if (r <= 0)
+			break;
+		/* busy */
+		if (graft_now_ns() >= deadline) {
+			r = graft_err_setk(err, GRAFT_ERR_UNSAFE, -EBUSY,
+					   "function '%s' is %s in thread %d (still busy after %" PRIu64 " ms, %u attempts)",
+					   hit.name, hit.by_ip ? "running" : "on the stack",
+					   (int)hit.tid, s->timeout_ms, s->attempts);
+			break;
+		}
+		sleep_ms(backoff);
+		backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+	}
+	graft_maps_free(&maps);
+	return r;
+}

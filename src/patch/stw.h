@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The stop-the-world step shared by apply and revert: stop every thread,
+ * check that none is inside a busy range (by instruction pointer and by a
+ * conservative scan of its live stack), run a commit callback while all are
+ * stopped, let them go. When a thread is inside, the process runs again and
+ * the step is retried with backoff until a deadline.
+ */
+#ifndef GRAFT_PATCH_STW_H
+#define GRAFT_PATCH_STW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proc/proc.h"
+#include "ptrace/pt.h"
+
+struct graft_busy_range {
+	uint64_t lo, hi;   /* [lo, hi) */
+	bool ip_at_lo_ok;  /* a thread about to enter at lo may stay */
+	const char *name;  /* for the refusal message */
+};
+
+typedef int (*graft_commit_fn)(void *ctx, struct graft_pt_world *w,
+			       struct graft_err *err);
+
+struct graft_stw {
+	pid_t pid;
+	int memfd;
+	struct graft_busy_range *ranges;
+	size_t nranges;
+	/* stack words equal to one of these are function pointers, not calls */
+	const uint64_t *entries;
+	size_t nentries;
+	uint64_t timeout_ms;
+	graft_commit_fn commit;
+	void *ctx;
+	/* results */
+	uint64_t stop_ns;   /* stop time of the attempt that committed */
+	unsigned attempts;
+	size_t nthreads;
+};
+
+/*
+ * Returns 0 when committed. A thread still busy at the deadline gives
+ * -EBUSY with kind GRAFT_ERR_UNSAFE naming the thread and the range.
+ */
+int graft_stw_run(struct graft_stw *s, struct graft_err *err);
+
+#endif

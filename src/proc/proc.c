@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Parsers for /proc/PID/maps, /proc/PID/task and /proc/PID/stat.
+ *
+ * Objects are found by grouping file-backed mappings by (device, inode). The
+ * load bias is derived from the mapping at file offset 0 and the first
+ * PT_LOAD segment of the file read through /proc/PID/map_files, so a file
+ * replaced on disk after the process mapped it still yields the bytes the
+ * process runs. Every read of a possibly hostile /proc file is bounded.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "elf/elf.h"
+#include "proc/proc.h"
+
+#define MAPS_MAX (64u << 20)
+
+void graft_hex(const uint8_t *b, size_t len, char *buf)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		buf[2 * i] = digits[b[i] >> 4];
+		buf[2 * i + 1] = digits[b[i] & 15];
+	}
+	buf[2 * len] = '\0';
+}
+
+void graft_maps_free(struct graft_maps *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].path);
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+static int maps_parse_line(char *line, struct graft_map *m)
+{
+	char perms[5] = "";
+	unsigned long long start, end, off, ino;
+	unsigned int maj, min;
+	int consumed = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end,
+		   perms, &off, &maj, &min, &ino, &consumed) != 7)
+		return -EINVAL;
+	m->start = start;
+	m->end = end;
+	m->offset = off;
+	m->dev_major = maj;
+	m->dev_minor = min;
+	m->inode = ino;
+	m->r = perms[0] == 'r';
+	m->w = perms[1] == 'w';
+	m->x = perms[2] == 'x';
+	m->shared = perms[3] == 's';
+	line += consumed;
+	while (*line == ' ')
+		line++;
+	if (*line) {
+		m->path = strdup(line);
+		if (!m->path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
+			 struct graft_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct graft_maps m = { 0 };
+	size_t cap = 0;
+	char path[64];
+	char *save = NULL;
+	int r;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	r = graft_read_file(path, MAPS_MAX, &buf, NULL, err);
+	if (r < 0)
+		return r;
+	for (char *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (graft_grow((void **)&m.v, &cap, m.n + 1, sizeof(*m.v)) < 0) {
+			graft_maps_free(&m);
+			return graft_err_set(err, -ENOMEM, "out of memory");
+		}
+		r = maps_parse_line(line, &m.v[m.n]);
+		if (r < 0) {
+			graft_maps_free(&m);
+			return graft_err_set(err, r, "cannot parse %s", path);
+		}
+		m.n++;
+	}
+	*out = m;
+	return 0;
+}
+
+const struct graft_map *graft_maps_find(const struct graft_maps *m,
+					uint64_t addr)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (addr < m->v[mid].start)
+			hi = mid;
+		else if (addr >= m->v[mid].end)
+			lo = mid + 1;
+		else
+			return &m->v[mid];
+	}
+	return NULL;
+}
+
+void graft_objects_free(struct graft_objects *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->n; i++)
+		free(o->v[i].path);
+	free(o->v);
+	o->v = NULL;
+	o->n = 0;
+}
+
+int graft_proc_open_object(pid_t pid, const struct graft_object *obj,
+			   struct graft_err *err)
+{
+	char path[96];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		       (int)pid, obj->map0_start, obj->map0_end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return graft_err_set(err, -errno, "cannot open %s (%s): %s",
+				     path, obj->path ? obj->path : "?",
+				     strerror(errno));
+	return fd;
+}
+
+static bool is_pseudo_path(const char *p)
+{
+	return !p || p[0] != '/' || strncmp(p, "/memfd:", 7) == 0 ||
+	       strncmp(p, "/dev/", 5) == 0;
+}
+
+static int object_fill(pid_t pid, struct graft_object *obj)
+{
+	_cleanup_(graft_elf_freep) struct graft_elf *e = NULL;
+	_cleanup_close_ int fd = -1;
+	uint64_t first_vaddr;
+	int r;
+
+	fd = graft_proc_open_object(pid, obj, NULL);
+	if (fd < 0)
+		return fd;
+	r = graft_elf_open_fd(fd, obj->path, &e, NULL);
+	if (r < 0)
+		return r;
+	r = graft_elf_first_load_vaddr(e, &first_vaddr);
+	if (r < 0)
+		return r;
+	obj->base = obj->map0_start - (first_vaddr & ~(uint64_t)0xfff);
+	r = graft_elf_build_id(e, obj->build_id, sizeof(obj->build_id));
+	obj->build_id_len = r > 0 ? (size_t)r : 0;
+	return 0;
+}
+
+int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
+		       struct graft_objects *out, struct graft_err *err)
+{
+	struct graft_objects o = { 0 };
+	size_t cap = 0;
+	char exe[4096];
+	char link[64];
+	ssize_t n;
+
+	(void)snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct graft_map *m = &maps->v[i];
+		struct graft_object *obj = NULL;
+
+		if (is_pseudo_path(m->path) || m->inode == 0)
+			continue;
+		for (size_t j = 0; j < o.n; j++)
+			if (o.v[j].inode == m->inode &&
+			    o.v[j].dev_major == m->dev_major &&
+			    o.v[j].dev_minor == m->dev_minor)
+				obj = &o.v[j];
+		if (obj) {
+			if (m->end > obj->hi)
+				obj->hi = m->end;
+			continue;
+		}
+		if (m->offset != 0)
+			continue; /* not an ELF image start (or a data file) */
+		if (graft_grow((void **)&o.v, &cap, o.n + 1, sizeof(*o.v)) < 0)
+			goto oom;
+		obj = &o.v[o.n];
+		memset(obj, 0, sizeof(*obj));
+		obj->path = strdup(m->path);
+		if (!obj->path)
+			goto oom;
+		obj->inode = m->inode;
+		obj->dev_major = m->dev_major;
+		obj->dev_minor = m->dev_minor;
+		obj->lo = m->start;
+		obj->hi = m->end;
+		obj->map0_start = m->start;
+		obj->map0_end = m->end;
+		if (object_fill(pid, obj) < 0) {
+			free(obj->path);
+			continue;
+		}
+		{
+			/* exe may carry " (deleted)"; compare the prefix */
+			size_t el = strlen(exe);
+			obj->is_exec = el && strncmp(obj->path, exe, el) == 0 &&
+				       o.n == 0;
+		}
+		o.n++;
+	}
+	*out = o;
+	return 0;
+oom:
+	graft_objects_free(&o);
+	return graft_err_set(err, -ENOMEM, "out of memory");
+}
+
+int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
+{
+	_cleanup_free_ pid_t *v = NULL;
+	size_t cap = 0, cnt = 0;
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return graft_err_set(err, -errno, "no process %d: %s", (int)pid,
+				     strerror(errno));
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (graft_grow((void **)&v, &cap, cnt + 1, sizeof(*v)) < 0) {
+			closedir(d);
+			return graft_err_set(err, -ENOMEM, "out of memory");
+		}
+		v[cnt++] = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	*out = TAKE_PTR(v);
+	*n = cnt;
+	return 0;
+}
+
+static int stat_fields(pid_t pid, char *state, uint64_t *start)
+{
+	char path[64], buf[1024];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	char *p;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: parse after the last ')' */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EINVAL;
+	p += 2;
+	*state = *p;
+	if (start) {
+		/* field 3 is state; starttime is field 22 */
+		for (int f = 3; f < 22; f++) {
+			p = strchr(p, ' ');
+			if (!p)
+				return -EINVAL;
+			p++;
+		}
+		*start = strtoull(p, NULL, 10);
+	}
+	return 0;
+}
+
+bool graft_proc_is_alive(pid_t pid)
+{
+	char state = 0;
+
+	if (stat_fields(pid, &state, NULL) < 0)
+		return false;
+	return state != 'Z' && state != 'X';
+}
+
+int graft_proc_start_time(pid_t pid, uint64_t *out)
+{
+	char state;
+
+	return stat_fields(pid, &state, out);
+}
+
+void graft_proc_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	buf[0] = '\0';
+	(void)snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	if (n <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}

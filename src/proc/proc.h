@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * /proc/PID views: the memory map, the thread list, and the ELF objects a
+ * process maps, identified by GNU build-id read through map_files (never by
+ * path, which may have been replaced or deleted on disk since mapping).
+ */
+#ifndef GRAFT_PROC_H
+#define GRAFT_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+#define GRAFT_BUILD_ID_MAX 64
+
+struct graft_map {
+	uint64_t start, end, offset;
+	uint64_t inode;
+	unsigned int dev_major, dev_minor;
+	bool r, w, x, shared;
+	char *path; /* NULL for anonymous mappings */
+};
+
+struct graft_maps {
+	struct graft_map *v;
+	size_t n;
+};
+
+int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
+			 struct graft_err *err);
+void graft_maps_free(struct graft_maps *m);
+const struct graft_map *graft_maps_find(const struct graft_maps *m,
+					uint64_t addr);
+
+/* An ELF object (executable or shared library) mapped in a process. */
+struct graft_object {
+	char *path;      /* as the kernel names it; a hint only */
+	uint64_t inode;
+	unsigned int dev_major, dev_minor;
+	uint64_t base;   /* load bias: runtime address = base + st_value */
+	uint64_t lo, hi; /* lowest and highest address of its mappings */
+	uint64_t map0_start, map0_end; /* the mapping at file offset 0 */
+	uint8_t build_id[GRAFT_BUILD_ID_MAX];
+	size_t build_id_len;
+	bool is_exec; /* the process's main executable */
+};
+
+struct graft_objects {
+	struct graft_object *v;
+	size_t n;
+};
+
+/*
+ * List the ELF objects of pid in map order (executable first as it is
+ * mapped first). Objects whose ELF header cannot be read are skipped.
+ */
+int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
+		       struct graft_objects *out, struct graft_err *err);
+void graft_objects_free(struct graft_objects *o);
+/* Open the object's file through /proc/PID/map_files. */
+int graft_proc_open_object(pid_t pid, const struct graft_object *obj,
+			   struct graft_err *err);
+
+/* Thread ids from /proc/PID/task. */
+int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err);
+/* Does the process exist (and is not a zombie)? */
+bool graft_proc_is_alive(pid_t pid);
+/* Process start time in clock ticks since boot (field 22 of stat). */
+int graft_proc_start_time(pid_t pid, uint64_t *out);
+/* "comm" of the process, for messages. */
+void graft_proc_comm(pid_t pid, char *buf, size_t len);
+
+/* Format a build-id as lowercase hex into buf (2*len+1 bytes). */
+void graft_hex(const uint8_t *b, size_t len, char *buf);
+
+#endif

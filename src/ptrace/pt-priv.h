@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef GRAFT_PT_PRIV_H
+#define GRAFT_PT_PRIV_H
+
+#include <sys/types.h>
+
+enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
+
+/*
+ * Wait until tid reaches a ptrace event stop (PTRACE_INTERRUPT or group
+ * stop). A signal that arrives first is delivered on the spot (never lost),
+ * after which the pending interrupt stops the thread again.
+ */
+enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no);
+/* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
+void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Remote system calls and function calls on one stopped thread.
+ *
+ * The thread is seized and interrupted; its registers are saved. For a
+ * system call, rip is pointed at any "0f 05" byte pair found in an executable
+ * mapping (the CPU decodes from rip, so the bytes need not sit on an
+ * instruction boundary of their own code), orig_rax is set to -1 so the
+ * kernel's syscall-restart logic keeps its hands off, and the thread is run
+ * with PTRACE_SYSCALL to the syscall-exit stop. No code is written into the
+ * target for this.
+ *
+ * Signals: a signal that arrives before our syscall entered is delivered in
+ * the thread's own context (registers restored first), then the thread is
+ * interrupted again and the call retried, so no signal is lost or delivered
+ * with foreign registers. To end, the saved registers are put back and the
+ * thread is routed through one more interrupt stop before detaching: leaving
+ * from inside get_signal() lets the kernel restart an interrupted blocking
+ * syscall (-ERESTARTSYS) exactly as it would have without us.
+ *
+ * A function call pushes a return address of 0 and runs the thread; the
+ * return faults at rip 0, and that SIGSEGV is caught in its delivery stop and
+ * discarded.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "ptrace/pt-priv.h"
+#include "ptrace/pt.h"
+#include "util/log.h"
+
+#define SCAN_CHUNK (256u << 10)
+#define SCAN_MAX (16u << 20)
+/* scratch below the red zone, for strings and return addresses */
+#define SCRATCH_BELOW_SP 1024
+
+static int find_syscall_insn(int memfd, const struct graft_maps *maps,
+			     uint64_t *out)
+{
+	_cleanup_free_ uint8_t *buf = malloc(SCAN_CHUNK);
+	size_t scanned = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < maps->n; i++) {
+			const struct graft_map *m = &maps->v[i];
+			bool vdso = m->path && strcmp(m->path, "[vdso]") == 0;
+
+			/* pass 0: vdso and libraries; pass 1: anything executable */
+			if (!m->x || (pass == 0 && !vdso && !m->path))
+				continue;
+			for (uint64_t a = m->start; a < m->end && scanned < SCAN_MAX;
+			     a += SCAN_CHUNK - 1) {
+				size_t len = m->end - a < SCAN_CHUNK ? m->end - a : SCAN_CHUNK;
+				ssize_t n = pread(memfd, buf, len, (off_t)a);
+				const uint8_t *p;
+
+				if (n < 2)
+					break;
+				scanned += (size_t)n;
+				p = memmem(buf, (size_t)n, "\x0f\x05", 2);
+				if (p) {
+					*out = a + (uint64_t)(p - buf);
+					return 0;
+				}
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+static pid_t pick_thread(pid_t pid)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+
+	if (graft_proc_is_alive(pid))
+		return pid;
+	/* the main thread may have called pthread_exit */
+	if (graft_proc_tasks(pid, &tids, &n, NULL) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+		char st = 0;
+		FILE *f;
+
+		(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat",
+			       (int)pid, (int)tids[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d (%*[^)]) %c", &st) == 1 && st != 'Z' &&
+		    st != 'X') {
+			fclose(f);
+			return tids[i];
+		}
+		fclose(f);
+	}
+	return -1;
+}
+
+static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
+{
+	int e = 0;
+
+	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
+		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s",
+				     (int)rs->tid, strerror(errno));
+	switch (pt_wait_stop(rs->tid, &e)) {
+	case PT_STOPPED:
+		break;
+	case PT_GONE:
+		rs->attached = false;
+		return graft_err_set(err, -ESRCH, "process %d exited",
+				     (int)rs->pid);
+	case PT_ERROR:
+		return graft_err_set(err, -e, "cannot stop thread %d: %s",
+				     (int)rs->tid, strerror(e));
+	}
+	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0)
+		return graft_err_set(err, -errno,
+				     "cannot read registers of thread %d: %s",
+				     (int)rs->tid, strerror(errno));
+	rs->in_syscall_stop = false;
+	return 0;
+}
+
+int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
+		     struct graft_rsys *rs, struct graft_err *err)
+{
+	int r;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->pid = pid;
+	rs->memfd = memfd;
+	if (find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0)
+		return graft_err_set(err, -ENOENT,
+				     "no syscall instruction found in process %d",
+				     (int)pid);
+	rs->tid = pick_thread(pid);
+	if (rs->tid <= 0)
+		return graft_err_set(err, -ESRCH, "process %d has no live thread",
+				     (int)pid);
+	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
+		char why[128];
+
+		pt_seize_failure(rs->tid, errno, why, sizeof(why));
+		return graft_err_set(err, -errno, "cannot attach to pid %d: %s",
+				     (int)pid, why);
+	}
+	rs->attached = true;
+	r = rsys_stop(rs, err);
+	if (r < 0)
+		graft_rsys_end(rs);
+	return r;
+}
+
+/* Wait for the next stop of the thread; returns the wait status. */
+static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
+{
+	for (;;) {
+		pid_t r = waitpid(rs->tid, status, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return graft_err_set(err, -errno, "cannot wait for thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+		if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+			rs->attached = false;
+			return graft_err_set(err, -ESRCH,
+					     "process %d exited during a remote call",
+					     (int)rs->pid);
+		}
+		if (WIFSTOPPED(*status))
+			return 0;
+	}
+}
+
+/*
+ * A signal reached the thread before our code ran: give it back to the
+ * thread in its own context, then stop it again for a retry.
+ */
+static int rsys_deliver_and_restop(struct graft_rsys *rs, int sig,
+				   struct graft_err *err)
+{
+	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &rs->saved) < 0 ||
+	    ptrace(PTRACE_CONT, rs->tid, 0, (void *)(long)sig) < 0)
+		return graft_err_set(err, -errno, "cannot resume thread %d: %s",
+				     (int)rs->tid, strerror(errno));
+	return rsys_stop(rs, err);
+}
+
+int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6],
+		       int64_t *ret, struct graft_err *err)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct user_regs_struct regs = rs->saved;
+		int st, r;
+
+		regs.rip = rs->syscall_insn;
+		regs.rax = (uint64_t)nr;
+		regs.orig_rax = (uint64_t)-1;
+		regs.rdi = args[0];
+		regs.rsi = args[1];
+		regs.rdx = args[2];
+		regs.r10 = args[3];
+		regs.r8 = args[4];
+		regs.r9 = args[5];
+		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
+		    ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
+			return graft_err_set(err, -errno, "cannot run a syscall in thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+		rs->in_syscall_stop = true;
+		r = rsys_wait(rs, &st, err);
+		if (r < 0)
+			return r;
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			/* group stop before entry: run it again from here */
+			continue;
+		}
+		if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+			r = rsys_deliver_and_restop(rs, WSTOPSIG(st), err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		/* syscall-enter stop; the exit stop follows without signals */
+		if (ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
+			return graft_err_set(err, -errno, "cannot run a syscall in thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+		r = rsys_wait(rs, &st, err);
+		if (r < 0)
+			return r;
+		if (WSTOPSIG(st) != (SIGTRAP | 0x80))
+			return graft_err_set(err, -EPROTO,
+					     "unexpected stop %#x of thread %d in a remote syscall",
+					     st, (int)rs->tid);
+		if (ptrace(PTRACE_GETREGS, rs->tid, 0, &regs) < 0)
+			return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+		*ret = (int64_t)regs.rax;
+		return 0;
+	}
+	return graft_err_set(err, -EAGAIN,
+			     "thread %d keeps receiving signals; remote syscall not run",
+			     (int)rs->tid);
+}
+
+int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0,
+		       uint64_t a1, uint64_t *ret, struct graft_err *err)
+{
+	struct user_regs_struct regs = rs->saved;
+	uint64_t zero = 0, sp;
+	int r, st;
+
+	sp = ((rs->saved.rsp - SCRATCH_BELOW_SP - 4096) & ~(uint64_t)15) - 8;
+	r = graft_mem_write(rs->memfd, sp, &zero, sizeof(zero), err);
+	if (r < 0)
+		return r;
+	regs.rsp = sp;
+	regs.rip = fn;
+	regs.rdi = a0;
+	regs.rsi = a1;
+	regs.rax = 0;
+	regs.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
+	    ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0)
+		return graft_err_set(err, -errno, "cannot call a function in thread %d: %s",
+				     (int)rs->tid, strerror(errno));
+	rs->in_syscall_stop = true;
+	for (int tries = 0; tries < 1000; tries++) {
+		r = rsys_wait(rs, &st, err);
+		if (r < 0)
+			return r;
+		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGSEGV) {
+			if (ptrace(PTRACE_GETREGS, rs->tid, 0, &regs) < 0)
+				return graft_err_set(err, -errno, "cannot read registers: %s",
+						     strerror(errno));
+			if (regs.rip != 0)
+				return graft_err_set(err, -EFAULT,
+						     "function at 0x%" PRIx64 " crashed at 0x%llx in the target",
+						     fn, regs.rip);
+			*ret = regs.rax;
+			/* left in the SIGSEGV delivery stop; the next resume drops it */
+			return 0;
+		}
+		/* pass anything else on: a resolver is pure, handlers may run */
+		if (ptrace(PTRACE_CONT, rs->tid, 0,
+			   (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) < 0)
+			return graft_err_set(err, -errno, "cannot resume thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+	}
+	return graft_err_set(err, -EAGAIN, "remote call did not return");
+}
+
+void graft_rsys_end(struct graft_rsys *rs)
+{
+	int e;
+
+	if (!rs->attached)
+		return;
+	if (rs->in_syscall_stop) {
+		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &rs->saved) < 0)
+			graft_warn("cannot restore registers of thread %d: %s",
+				   (int)rs->tid, strerror(errno));
+		/*
+		 * Leave through an interrupt stop so the kernel applies its
+		 * syscall-restart logic to the restored registers.
+		 */
+		if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0 ||
+		    ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0 ||
+		    pt_wait_stop(rs->tid, &e) != PT_STOPPED) {
+			rs->attached = false;
+			return;
+		}
+	}
+	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
+		graft_warn("cannot detach thread %d: %s", (int)rs->tid,
+			   strerror(errno));
+	rs->attached = false;
+}
+
+static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1,
+		       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+		       int64_t *ret, struct graft_err *err)
+{
+	const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+
+	return graft_rsys_syscall(rs, nr, args, ret, err);
+}
+
+int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
+		    int prot, int flags, int fd, uint64_t off, uint64_t *out,
+		    struct graft_err *err)
+{
+	int64_t ret;
+	int r = rsys_simple(rs, SYS_mmap, addr, len, (uint64_t)prot,
+			    (uint64_t)flags, (uint64_t)(int64_t)fd, off, &ret, err);
+
+	if (r < 0)
+		return r;
+	if (ret < 0 && ret > -4096)
+		return (int)ret;
+	*out = (uint64_t)ret;
+	return 0;
+}
+
+int graft_rsys_mprotect(struct graft_rsys *rs, uint64_t addr, uint64_t len,
+			int prot, struct graft_err *err)
+{
+	int64_t ret;
+	int r = rsys_simple(rs, SYS_mprotect, addr, len, (uint64_t)prot, 0, 0, 0,
+			    &ret, err);
+
+	return r < 0 ? r : (int)ret;
+}
+
+int graft_rsys_munmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
+		      struct graft_err *err)
+{
+	int64_t ret;
+	int r = rsys_simple(rs, SYS_munmap, addr, len, 0, 0, 0, 0, &ret, err);
+
+	return r < 0 ? r : (int)ret;
+}
+
+int graft_rsys_close(struct graft_rsys *rs, int fd, struct graft_err *err)
+{
+	int64_t ret;
+	int r = rsys_simple(rs, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &ret, err);
+
+	return r < 0 ? r : (int)ret;
+}
+
+int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name,
+			    unsigned int flags, struct graft_err *err)
+{
+	size_t len = strlen(name) + 1;
+	uint64_t addr;
+	int64_t ret;
+	int r;
+
+	if (len > 250)
+		return graft_err_set(err, -ENAMETOOLONG, "memfd name too long");
+	/* the string goes below the red zone of the stopped thread's stack */
+	addr = (rs->saved.rsp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
+	r = graft_mem_write(rs->memfd, addr, name, len, err);
+	if (r < 0)
+		return r;
+	r = rsys_simple(rs, SYS_memfd_create, addr, flags, 0, 0, 0, 0, &ret, err);
+	return r < 0 ? r : (int)ret;
+}

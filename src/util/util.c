@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Error records, the log callback, time and bounded file reads. Everything
+ * here is free of policy: it neither prints nor exits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+static graft_log_fn log_fn;
+
+void graft_log_set(graft_log_fn fn)
+{
+	log_fn = fn;
+}
+
+void graft_log(enum graft_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_fn)
+		return;
+	va_start(ap, fmt);
+	log_fn(level, fmt, ap);
+	va_end(ap);
+}
+
+static int err_vset(struct graft_err *err, enum graft_err_kind kind, int code,
+		    const char *fmt, va_list ap)
+{
+	if (code > 0)
+		code = -code;
+	if (code == 0)
+		code = -EINVAL;
+	if (!err || err->code)
+		return code; /* first message wins */
+	err->code = code;
+	err->kind = kind;
+	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	return code;
+}
+
+int graft_err_set(struct graft_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = err_vset(err, GRAFT_ERR_ERROR, code, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int graft_err_setk(struct graft_err *err, enum graft_err_kind kind, int code,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = err_vset(err, kind, code, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int graft_err_prefix(struct graft_err *err, int code, const char *fmt, ...)
+{
+	char prefix[256], old[GRAFT_ERR_MSG_MAX];
+	va_list ap;
+
+	if (code > 0)
+		code = -code;
+	if (!err)
+		return code;
+	if (!err->code) {
+		err->code = code ? code : -EINVAL;
+		err->kind = GRAFT_ERR_ERROR;
+		(void)snprintf(err->msg, sizeof(err->msg), "%s", strerror(-err->code));
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	{
+		/* truncation of an over-long message is acceptable */
+		size_t pl = strlen(prefix);
+
+		if (pl + 2 >= sizeof(err->msg))
+			pl = sizeof(err->msg) - 3;
+		memcpy(err->msg, prefix, pl);
+		memcpy(err->msg + pl, ": ", 2);
+		(void)snprintf(err->msg + pl + 2, sizeof(err->msg) - pl - 2, "%.*s",
+			       (int)(sizeof(err->msg) - pl - 3), old);
+	}
+	return code ? code : err->code;
+}
+
+void graft_err_clear(struct graft_err *err)
+{
+	if (err)
+		memset(err, 0, sizeof(*err));
+}
+
+uint64_t graft_now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t graft_wall_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int graft_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 8;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int graft_read_fd(int fd, const char *what, size_t max, char **out,
+		  size_t *len, struct graft_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	for (;;) {
+		ssize_t r;
+
+		if (n + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *p;
+
+			if (cap > max + 1)
+				return graft_err_set(err, -EFBIG,
+						     "%s is larger than %zu bytes",
+						     what, max);
+			p = realloc(buf, ncap);
+			if (!p)
+				return graft_err_set(err, -ENOMEM, "out of memory");
+			buf = p;
+			cap = ncap;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return graft_err_set(err, -errno, "cannot read %s: %s",
+					     what, strerror(errno));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max)
+			return graft_err_set(err, -EFBIG,
+					     "%s is larger than %zu bytes", what,
+					     max);
+	}
+	buf[n] = '\0';
+	*out = TAKE_PTR(buf);
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int graft_read_file(const char *path, size_t max, char **out, size_t *len,
+		    struct graft_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return graft_err_set(err, -errno, "cannot open '%s': %s", path,
+				     strerror(errno));
+	return graft_read_fd(fd, path, max, out, len, err);
+}

@@ -1,0 +1,3 @@
+# Test programs: unit tests (cmocka), integration victims, fuzz targets.
+tests:
+.PHONY: tests
