@@ -369,6 +369,31 @@ static void unmap_region(struct apply_ctx *c)
 	c->mapped = false;
 }
 
+/*
+ * Going live is allowed only if any later graft can find the patch again
+ * from the process alone: read the region back the way status and revert do.
+ */
+static int verify_discoverable(struct apply_ctx *c)
+{
+	struct graft_maps maps = { 0 };
+	struct graft_regions regs = { 0 };
+	const struct graft_region *reg;
+	int r = graft_proc_read_maps(c->pid, &maps, c->err);
+
+	if (r < 0)
+		return r;
+	r = graft_region_list(c->pid, c->memfd, &maps, &regs, NULL, c->err);
+	if (r == 0) {
+		reg = graft_region_find(&regs, c->patch->id);
+		if (!reg || reg->addr != c->base || reg->hdr->nfuncs != c->hdr->nfuncs)
+			r = graft_err_set(c->err, -EIO,
+					  "the patch region cannot be read back from the process; not going live");
+	}
+	graft_regions_free(&regs);
+	graft_maps_free(&maps);
+	return r;
+}
+
 /* --- the commit, inside the stop ------------------------------------------ */
 
 static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *err)
@@ -508,6 +533,9 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		return r;
 	graft_rsys_end(&c->rs);
 	c->rs_active = false;
+	r = verify_discoverable(c);
+	if (r < 0)
+		return r;
 
 	/* busy ranges: each old function, and the code currently replacing it */
 	for (size_t i = 0; i < p->nfuncs; i++) {

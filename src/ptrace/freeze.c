@@ -11,6 +11,7 @@
  * stopped, so the target sees nothing but a pause.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,25 @@ void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len)
 	fclose(f);
 }
 
+bool pt_thread_alive(pid_t pid, pid_t tid)
+{
+	char path[64], buf[256];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	char *p;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 static bool world_has(const struct graft_pt_world *w, pid_t tid)
 {
 	for (size_t i = 0; i < w->n; i++)
@@ -137,8 +157,8 @@ static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt,
 		if (ptrace(PTRACE_SEIZE, tids[i], 0, 0) < 0) {
 			char why[128];
 
-			if (errno == ESRCH)
-				continue; /* exited meanwhile */
+			if (errno == ESRCH || (errno == EPERM && !pt_thread_alive(w->pid, tids[i])))
+				continue; /* exited meanwhile (a zombie thread answers EPERM) */
 			pt_seize_failure(tids[i], errno, why, sizeof(why));
 			return graft_err_set(err, -errno,
 					     "cannot attach to thread %d: %s",

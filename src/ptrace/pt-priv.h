@@ -2,6 +2,7 @@
 #ifndef GRAFT_PT_PRIV_H
 #define GRAFT_PT_PRIV_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
@@ -14,5 +15,8 @@ enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
 enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
+
+/* Is thread tid of pid alive (not gone, not a zombie)? */
+bool pt_thread_alive(pid_t pid, pid_t tid);
 
 #endif

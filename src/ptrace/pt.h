@@ -60,6 +60,14 @@ struct graft_rsys {
 	struct user_regs_struct saved;
 	bool attached;
 	bool in_syscall_stop; /* registers were changed since the interrupt */
+	/*
+	 * Bytes a syscall needs in target memory (a path, a name). They live
+	 * below the stopped thread's red zone and are rewritten before every
+	 * try, because a signal handler delivered between tries uses that
+	 * stack too. The address is passed as the first syscall argument.
+	 */
+	const void *scratch;
+	size_t scratch_len;
 };
 
 /*

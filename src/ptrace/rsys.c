@@ -147,7 +147,7 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
 				     (int)pid);
 	rs->tid = pick_thread(pid);
 	if (rs->tid <= 0)
-		return graft_err_set(err, -ESRCH, "process %d has no live thread",
+		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)",
 				     (int)pid);
 	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		char why[128];
@@ -210,6 +210,12 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6],
 		regs.rax = (uint64_t)nr;
 		regs.orig_rax = (uint64_t)-1;
 		regs.rdi = args[0];
+		if (rs->scratch) {
+			regs.rdi = (rs->saved.rsp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
+			r = graft_mem_write(rs->memfd, regs.rdi, rs->scratch, rs->scratch_len, err);
+			if (r < 0)
+				return r;
+		}
 		regs.rsi = args[1];
 		regs.rdx = args[2];
 		regs.r10 = args[3];
@@ -385,17 +391,14 @@ int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name,
 			    unsigned int flags, struct graft_err *err)
 {
 	size_t len = strlen(name) + 1;
-	uint64_t addr;
 	int64_t ret;
 	int r;
 
 	if (len > 250)
 		return graft_err_set(err, -ENAMETOOLONG, "memfd name too long");
-	/* the string goes below the red zone of the stopped thread's stack */
-	addr = (rs->saved.rsp - SCRATCH_BELOW_SP) & ~(uint64_t)15;
-	r = graft_mem_write(rs->memfd, addr, name, len, err);
-	if (r < 0)
-		return r;
-	r = rsys_simple(rs, SYS_memfd_create, addr, flags, 0, 0, 0, 0, &ret, err);
+	rs->scratch = name;
+	rs->scratch_len = len;
+	r = rsys_simple(rs, SYS_memfd_create, 0, flags, 0, 0, 0, 0, &ret, err);
+	rs->scratch = NULL;
 	return r < 0 ? r : (int)ret;
 }
