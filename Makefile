@@ -29,7 +29,7 @@ CONV := -Wconversion -Wno-sign-conversion
 LIBS := -lelf -ljansson
 
 DEB_PACKAGES := build-essential pkg-config libelf-dev libcmocka-dev libjansson-dev \
-	libsodium-dev libsqlite3-dev clang jq
+	libsodium-dev libsqlite3-dev clang jq strace
 
 LIB_SRCS := $(wildcard src/util/*.c src/elf/*.c src/proc/*.c src/ptrace/*.c src/link/*.c \
 	src/patch/*.c)

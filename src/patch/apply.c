@@ -187,6 +187,19 @@ static int target_tpoff(struct apply_ctx *c, uint64_t off, uint64_t *out)
 	return 0;
 }
 
+/* Stop one thread for remote calls, once. */
+static int rsys_ensure(struct apply_ctx *c)
+{
+	int r;
+
+	if (c->rs_active)
+		return 0;
+	r = graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, c->err);
+	if (r == 0)
+		c->rs_active = true;
+	return r;
+}
+
 static int resolve_external(struct apply_ctx *c, const char *name, uint64_t *out)
 {
 	for (size_t i = 0; i < c->objs.n; i++) {
@@ -202,7 +215,10 @@ static int resolve_external(struct apply_ctx *c, const char *name, uint64_t *out
 		*out = c->objs.v[i].base + s.value;
 		if (s.type == STT_GNU_IFUNC) {
 			uint64_t impl;
-			int r = graft_rsys_funcall(&c->rs, *out, 0, 0, &impl, c->err);
+			int r = rsys_ensure(c);
+
+			if (r == 0)
+				r = graft_rsys_funcall(&c->rs, *out, 0, 0, &impl, c->err);
 
 			if (r < 0)
 				return graft_err_prefix(c->err, r, "resolving IFUNC '%s'", name);
@@ -485,12 +501,11 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	_cleanup_free_ const struct graft_region **prev = calloc(p->nfuncs, sizeof(*prev));
 	_cleanup_free_ size_t *prev_idx = calloc(p->nfuncs, sizeof(size_t));
 	_cleanup_free_ struct graft_busy_range *ranges = calloc(2 * p->nfuncs, sizeof(*ranges));
-	_cleanup_free_ uint64_t *entries = calloc(p->nfuncs, sizeof(uint64_t));
 	size_t nranges = 0;
 	struct graft_stw stw = { 0 };
 	int r;
 
-	if (!prev || !prev_idx || !ranges || !entries)
+	if (!prev || !prev_idx || !ranges)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
 	c->hdr_size = sizeof(struct graft_region_hdr) + p->nfuncs * sizeof(struct graft_region_func);
 	c->hdr = calloc(1, c->hdr_size);
@@ -509,10 +524,10 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	if (!c->base)
 		return graft_err_set(c->err, -ENOMEM, "no free address within 2 GiB of '%s'",
 				     c->target->path);
-	r = graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, c->err);
-	if (r < 0)
-		return r;
-	c->rs_active = true;
+	/*
+	 * Link while the target runs; a thread is stopped only for IFUNC
+	 * resolvers (lazily, during linking) and the mapping syscalls.
+	 */
 	for (int tries = 0;; tries++) {
 		_cleanup_free_ uint8_t *img = NULL;
 		struct graft_link_resolver resolver = { apply_resolve, c };
@@ -524,6 +539,9 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		if (r < 0)
 			return r;
 		memcpy(img, c->hdr, c->hdr_size);
+		r = rsys_ensure(c);
+		if (r < 0)
+			return r;
 		r = map_region(c, plan, img);
 		if (r != -EAGAIN || tries >= 8)
 			break;
@@ -543,7 +561,6 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 
 		ranges[nranges++] = (struct graft_busy_range){ f->old_addr, f->old_addr + f->old_size,
 							       true, f->name };
-		entries[i] = f->old_addr;
 		if (prev[i]) {
 			const struct graft_region_func *pf = &prev[i]->hdr->funcs[prev_idx[i]];
 
@@ -552,8 +569,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		}
 	}
 	stw = (struct graft_stw){ .pid = c->pid, .memfd = c->memfd, .ranges = ranges,
-				  .nranges = nranges, .entries = entries, .nentries = p->nfuncs,
-				  .timeout_ms = opts->timeout_ms, .commit = apply_commit, .ctx = c };
+				  .nranges = nranges, .timeout_ms = opts->timeout_ms, .commit = apply_commit, .ctx = c };
 	r = graft_stw_run(&stw, c->err);
 	res->stop_ns = stw.stop_ns;
 	res->attempts = stw.attempts;

@@ -131,7 +131,6 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	_cleanup_close_ int memfd = -1;
 	_cleanup_free_ bool *live = NULL;
 	_cleanup_free_ struct graft_busy_range *ranges = NULL;
-	_cleanup_free_ uint64_t *entries = NULL;
 	const struct graft_region *reg;
 	const struct graft_region_hdr *h;
 	size_t nlive = 0;
@@ -159,8 +158,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	h = reg->hdr;
 	live = calloc(h->nfuncs, sizeof(*live));
 	ranges = calloc(h->nfuncs + 1, sizeof(*ranges));
-	entries = calloc(h->nfuncs, sizeof(*entries));
-	if (!live || !ranges || !entries) {
+	if (!live || !ranges) {
 		r = graft_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -176,13 +174,11 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 
 			ranges[i] = (struct graft_busy_range){ f->new_addr, f->new_addr + f->new_size,
 							       false, f->name };
-			entries[i] = f->new_addr;
 		}
 		(void)snprintf(what, sizeof(what), "code of patch '%s'", h->patch_id);
 		ranges[h->nfuncs] = (struct graft_busy_range){ h->code_start, h->code_end, false, what };
 		s = (struct graft_stw){ .pid = pid, .memfd = memfd, .ranges = ranges,
-					.nranges = h->nfuncs + 1, .entries = entries,
-					.nentries = h->nfuncs, .timeout_ms = opts->timeout_ms,
+					.nranges = h->nfuncs + 1, .timeout_ms = opts->timeout_ms,
 					.commit = revert_commit, .ctx = &c };
 		r = graft_stw_run(&s, err);
 		res->stop_ns = s.stop_ns;

@@ -5,9 +5,11 @@
  * begun the function and will take the new jump), and no 8-byte word between
  * its stack pointer and the end of the stack mapping may point into a busy
  * range. The scan is conservative: a stale word left in a frame can refuse a
- * safe patch, never accept an unsafe one. A word equal to a function entry is
- * a function pointer, not a return address (a return address always follows
- * a call instruction, so it is never a function's first byte).
+ * safe patch, never accept an unsafe one. A word equal to a function's entry
+ * is a function pointer or the resume address saved in a signal frame, not
+ * a return address (which always follows a call): harmless when the code at
+ * that entry stays mapped (apply), fatal when it is about to be unmapped
+ * (revert), so each range says which (entry_ok).
  *
  * Retries: between attempts the process runs freely; the backoff grows from
  * 1 ms to 50 ms so a briefly busy function is caught idle soon, while a
@@ -37,22 +39,15 @@ static const struct graft_busy_range *range_hit(const struct graft_stw *s,
 	for (size_t i = 0; i < s->nranges; i++) {
 		const struct graft_busy_range *r = &s->ranges[i];
 
-		if (is_ip) {
-			if (v >= r->lo && v < r->hi && !(r->ip_at_lo_ok && v == r->lo))
+		if (v == r->lo) {
+			if (!r->entry_ok)
 				return r;
-		} else if (v > r->lo && v <= r->hi) {
+		} else if (v > r->lo && (is_ip ? v < r->hi : v <= r->hi)) {
+			/* a return address may be hi itself: a call as last insn */
 			return r;
 		}
 	}
 	return NULL;
-}
-
-static bool is_entry(const struct graft_stw *s, uint64_t v)
-{
-	for (size_t i = 0; i < s->nentries; i++)
-		if (s->entries[i] == v)
-			return true;
-	return false;
 }
 
 static int check_thread(struct graft_stw *s, struct graft_maps *maps,
@@ -101,10 +96,10 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 	for (size_t i = 0; i < len / 8; i++) {
 		uint64_t w = (*bufp)[i];
 
-		if (w <= lo_all || w > hi_all)
+		if (w < lo_all || w > hi_all)
 			continue;
 		r = range_hit(s, w, false);
-		if (r && !is_entry(s, w)) {
+		if (r) {
 			*hit = (struct busy_hit){ t->tid, r->name, false };
 			return 1;
 		}

@@ -16,9 +16,15 @@
 #include "ptrace/pt.h"
 
 struct graft_busy_range {
-	uint64_t lo, hi;   /* [lo, hi) */
-	bool ip_at_lo_ok;  /* a thread about to enter at lo may stay */
-	const char *name;  /* for the refusal message */
+	uint64_t lo, hi; /* [lo, hi) */
+	/*
+	 * A thread that will resume exactly at lo (its rip, or a word on its
+	 * stack: a function pointer, or the rip saved by a signal frame) is
+	 * safe: true for functions that stay mapped (apply), false for code
+	 * about to be unmapped (revert).
+	 */
+	bool entry_ok;
+	const char *name; /* for the refusal message */
 };
 
 typedef int (*graft_commit_fn)(void *ctx, struct graft_pt_world *w,
@@ -29,9 +35,6 @@ struct graft_stw {
 	int memfd;
 	struct graft_busy_range *ranges;
 	size_t nranges;
-	/* stack words equal to one of these are function pointers, not calls */
-	const uint64_t *entries;
-	size_t nentries;
 	uint64_t timeout_ms;
 	graft_commit_fn commit;
 	void *ctx;

@@ -59,6 +59,7 @@ struct graft_rsys {
 	uint64_t syscall_insn; /* address of bytes 0f 05 in the target */
 	struct user_regs_struct saved;
 	bool attached;
+	uint64_t stop_start_ns;
 	bool in_syscall_stop; /* registers were changed since the interrupt */
 	/*
 	 * Bytes a syscall needs in target memory (a path, a name). They live

@@ -157,6 +157,7 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
 				     (int)pid, why);
 	}
 	rs->attached = true;
+	rs->stop_start_ns = graft_now_ns();
 	r = rsys_stop(rs, err);
 	if (r < 0)
 		graft_rsys_end(rs);
@@ -333,6 +334,8 @@ void graft_rsys_end(struct graft_rsys *rs)
 		graft_warn("cannot detach thread %d: %s", (int)rs->tid,
 			   strerror(errno));
 	rs->attached = false;
+	graft_debug("thread %d was stopped %" PRIu64 " us for remote calls", (int)rs->tid,
+		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }
 
 static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1,

@@ -2,6 +2,10 @@
 # Real-time signals sent continuously during apply and revert: every one
 # arrives. The main thread sits in read(), so remote syscalls run on a thread
 # interrupted in a blocking call: its read must be restarted, not fail.
+# Regressions this caught: a handler run between two remote-syscall tries
+# clobbered the memfd name on the stack; a signal frame saving a resume
+# address equal to a replacement's entry let revert unmap code a thread was
+# about to return to (SIGSEGV about once in 300 rounds).
 . "$(dirname "$0")/lib.sh"
 . "$HERE/multi/build.sh"
 multi_build
@@ -17,7 +21,7 @@ expect_eq "stress" "$(vask v 'stress 2')" ok
 	echo $n >"$T/sent"
 ) &
 sender=$!
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
 	"$GRAFT" apply "$T/compute-a.graft" --pid "$pid" >/dev/null 2>"$T/e" || fail "apply #$i: $(cat "$T/e")"
 	"$GRAFT" revert compute-a --pid "$pid" >/dev/null 2>"$T/e" || fail "revert #$i: $(cat "$T/e")"
 done

@@ -1,0 +1,30 @@
+#!/bin/bash
+# make bench: how long is a process stopped by graft apply and revert?
+# Measured by graft itself (first interrupt to last detach) and from inside
+# the victim (largest gap seen by a thread looping on clock_gettime), for
+# victims with 1, 8 and 64 threads, RUNS runs each (default 50). Writes
+# bench/results.txt; docs/benchmarks.md quotes it.
+set -eu
+B=${1:-build}
+RUNS=${RUNS:-50}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUTF=$ROOT/bench/results.txt
+W=$(mktemp -d /tmp/graft-bench.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+
+gcc -O2 -g -pthread -o "$W/victim" "$ROOT/bench/victim.c"
+gcc -O2 -g -o "$W/bench" "$ROOT/bench/bench.c" -ljansson
+gcc -O2 -c -fPIC -ffunction-sections -o "$W/patch.o" "$ROOT/bench/patch.c"
+printf 'id bench\ntarget victim\nobject patch.o\nreplace work work_v2\n' >"$W/m"
+"$ROOT/$B/graft" pack "$W/m" -o "$W/p.graft" >/dev/null
+{
+	echo "graft stop-time benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(nproc) CPUs, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"
+	echo "         kernel $(uname -r), virtualization: $(systemd-detect-virt 2>/dev/null || echo unknown)"
+	echo "graft:   $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $RUNS runs per row; times in ms: median / p99 / max"
+	echo "victim:  main thread loops on clock_gettime at SCHED_FIFO while armed: its largest gap is the"
+	echo "         stop as seen from inside (baseline: armed 5 ms, no graft); the other threads call"
+	echo "         work() then sleep 1 ms, like server workers"
+	echo
+	"$W/bench" "$ROOT/$B/graft" "$W/victim" "$W/p.graft" "$RUNS" 1 8 64
+} | tee "$OUTF"
