@@ -14,8 +14,10 @@ static const char help[] =
 	"\n"
 	"Put a patch into running processes. Every new call of each replaced function runs the\n"
 	"new code from then on; nothing is restarted. graft first checks, while the process runs,\n"
-	"that it maps the exact build the patch was made for (GNU build-id) and that every function\n"
-	"still holds the expected bytes. It then stops all threads for a fraction of a millisecond,\n"
+	"that it maps the exact build the patch was made for (GNU build-id) and that every "
+	"function\n"
+	"still holds the expected bytes. It then stops all threads for a fraction of a "
+	"millisecond,\n"
 	"checks no thread is inside a function being replaced, writes the jumps and lets them go.\n"
 	"If a function is busy, graft lets the process run and tries again until the timeout.\n"
 	"\n"
@@ -31,14 +33,16 @@ static const char help[] =
 int cmd_apply(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' }, { "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },      { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	struct graft_op_opts o = { .timeout_ms = 10000 };
+	struct graft_op_opts o = {.timeout_ms = 10000};
 	_cleanup_free_ pid_t *pids = NULL;
 	struct graft_patch *patch = NULL;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	size_t npids = 0, cap = 0;
 	bool json = false;
 	int c, worst = EXIT_DONE;
@@ -81,22 +85,27 @@ int cmd_apply(int argc, char **argv)
 		if (graft_apply(pids[i], patch, &o, &res, &err) < 0) {
 			code = cli_exit_for(&err);
 			if (!json)
-				(void)cli_fail(&err, "cannot apply '%s' to pid %d", patch->id, (int)pids[i]);
+				(void)cli_fail(&err, "cannot apply '%s' to pid %d", patch->id,
+					       (int)pids[i]);
 		} else if (!json) {
-			printf("pid %d: applied '%s' (%zu function%s), stopped %.3f ms\n", (int)pids[i],
-			       patch->id, res.nfuncs, res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6);
+			printf("pid %d: applied '%s' (%zu function%s), stopped %.3f ms\n",
+			       (int)pids[i], patch->id, res.nfuncs, res.nfuncs == 1 ? "" : "s",
+			       res.stop_ns / 1e6);
 		}
 		if (json) {
-			json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pids[i], "patch", patch->id,
-					      "result", code == EXIT_DONE     ? "applied"
-							: code == EXIT_NOTHING ? "already"
-							: code == EXIT_UNSAFE  ? "refused"
-									       : "failed");
+			json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pids[i], "patch",
+					      patch->id, "result",
+					      code == EXIT_DONE	     ? "applied"
+					      : code == EXIT_NOTHING ? "already"
+					      : code == EXIT_UNSAFE  ? "refused"
+								     : "failed");
 			if (code == EXIT_DONE) {
-				json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
+				json_object_set_new(j, "functions",
+						    json_integer((json_int_t)res.nfuncs));
 				json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
 				json_object_set_new(j, "attempts", json_integer(res.attempts));
-				json_object_set_new(j, "threads", json_integer((json_int_t)res.nthreads));
+				json_object_set_new(j, "threads",
+						    json_integer((json_int_t)res.nthreads));
 			} else {
 				json_object_set_new(j, "error", json_string(err.msg));
 			}

@@ -22,12 +22,12 @@ static const char help[] =
 int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct graft_patch *p = NULL;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	char bid[2 * GRAFT_BUILD_ID_MAX + 1];
 	bool json = false;
 	int c;
@@ -57,15 +57,17 @@ int cmd_info(int argc, char **argv)
 		for (size_t i = 0; i < p->ncves; i++)
 			json_array_append_new(cves, json_string(p->cves[i]));
 		for (size_t i = 0; i < p->nfuncs; i++)
-			json_array_append_new(funcs, json_pack("{s:s, s:I, s:I, s:s}", "name",
-							       p->funcs[i].old_name, "offset",
-							       (json_int_t)p->funcs[i].old_offset, "size",
-							       (json_int_t)p->funcs[i].old_size,
-							       "replacement", p->funcs[i].new_name));
+			json_array_append_new(funcs,
+					      json_pack("{s:s, s:I, s:I, s:s}", "name",
+							p->funcs[i].old_name, "offset",
+							(json_int_t)p->funcs[i].old_offset, "size",
+							(json_int_t)p->funcs[i].old_size,
+							"replacement", p->funcs[i].new_name));
 		for (size_t i = 0; i < p->nsyms; i++)
-			json_array_append_new(syms, json_pack("{s:s, s:I, s:b}", "name", p->syms[i].name,
-							      "offset", (json_int_t)p->syms[i].target_offset,
-							      "tls", (p->syms[i].flags & GRAFT_SYM_TLS) != 0));
+			json_array_append_new(
+				syms, json_pack("{s:s, s:I, s:b}", "name", p->syms[i].name,
+						"offset", (json_int_t)p->syms[i].target_offset,
+						"tls", (p->syms[i].flags & GRAFT_SYM_TLS) != 0));
 		json_object_set_new(j, "cves", cves);
 		json_object_set_new(j, "functions", funcs);
 		json_object_set_new(j, "target_symbols", syms);
@@ -86,7 +88,8 @@ int cmd_info(int argc, char **argv)
 		if (p->nsyms)
 			printf("target symbols used by the patch\n");
 		for (size_t i = 0; i < p->nsyms; i++)
-			printf("  %-24s +0x%" PRIx64 "%s\n", p->syms[i].name, p->syms[i].target_offset,
+			printf("  %-24s +0x%" PRIx64 "%s\n", p->syms[i].name,
+			       p->syms[i].target_offset,
 			       (p->syms[i].flags & GRAFT_SYM_TLS) ? " (thread-local)" : "");
 	}
 	graft_patch_free(p);

@@ -18,17 +18,21 @@ static const char help[] =
 	"  description Reject oversized headers\n"
 	"  cve CVE-2026-0001              repeatable\n"
 	"  target ./httpd                 executable or shared library to patch (paths are\n"
-	"                                 relative to the manifest); its build-id goes in the patch\n"
+	"                                 relative to the manifest); its build-id goes in the "
+	"patch\n"
 	"  object fix.o                   the compiled new code\n"
 	"  replace parse_header parse_header_v2   old function -> its replacement in the object;\n"
 	"                                 write OLD@0xADDR when several statics share the name\n"
-	"  bind counter counter.1         make the object's undefined NAME refer to a target symbol\n"
+	"  bind counter counter.1         make the object's undefined NAME refer to a target "
+	"symbol\n"
 	"  bind table 0x4010              ... or to an offset in the target\n"
 	"  extern log                     resolve NAME in the process by name, not in the target\n"
 	"\n"
 	"Undefined symbols of the object that the target defines (its statics, globals and\n"
-	"functions) are bound to their offsets in the target; the rest (puts, memcpy) are resolved\n"
-	"by name in the running process. The pre-image of each replaced function is taken from the\n"
+	"functions) are bound to their offsets in the target; the rest (puts, memcpy) are "
+	"resolved\n"
+	"by name in the running process. The pre-image of each replaced function is taken from "
+	"the\n"
 	"target file so apply can prove the running code is the code the patch was made for.\n"
 	"\n"
 	"exit codes: 0 written, 1 error (nothing is written on error), 64 bad command line.\n";
@@ -36,13 +40,13 @@ static const char help[] =
 int cmd_pack(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"output", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct graft_pack_summary sum;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	const char *out = NULL;
 	bool json = false;
 	int c;
@@ -70,12 +74,13 @@ int cmd_pack(int argc, char **argv)
 		return cli_fail(&err, "cannot pack '%s'", argv[optind]);
 	if (json)
 		cli_json_print(json_pack("{s:s, s:I, s:I, s:I, s:I}", "output", out, "functions",
-					 (json_int_t)sum.nfuncs, "bound_symbols", (json_int_t)sum.nbound,
-					 "external_symbols", (json_int_t)sum.nexternal, "size",
-					 (json_int_t)sum.size));
+					 (json_int_t)sum.nfuncs, "bound_symbols",
+					 (json_int_t)sum.nbound, "external_symbols",
+					 (json_int_t)sum.nexternal, "size", (json_int_t)sum.size));
 	else
-		printf("wrote %s: %zu function%s, %zu symbol%s bound to the target, %zu resolved at apply, %zu bytes\n",
-		       out, sum.nfuncs, sum.nfuncs == 1 ? "" : "s", sum.nbound, sum.nbound == 1 ? "" : "s",
-		       sum.nexternal, sum.size);
+		printf("wrote %s: %zu function%s, %zu symbol%s bound to the target, %zu resolved "
+		       "at apply, %zu bytes\n",
+		       out, sum.nfuncs, sum.nfuncs == 1 ? "" : "s", sum.nbound,
+		       sum.nbound == 1 ? "" : "s", sum.nexternal, sum.size);
 	return EXIT_DONE;
 }

@@ -31,7 +31,7 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 		      json_t *arr)
 {
 	struct graft_op_result res;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	int code = EXIT_DONE;
 
 	if (graft_revert(pid, id, o, &res, &err) < 0) {
@@ -44,7 +44,7 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 	}
 	if (json) {
 		json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pid, "patch", id, "result",
-				      code == EXIT_DONE      ? "reverted"
+				      code == EXIT_DONE	     ? "reverted"
 				      : code == EXIT_NOTHING ? "not-applied"
 				      : code == EXIT_UNSAFE  ? "refused"
 							     : "failed");
@@ -62,11 +62,11 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 int cmd_revert(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' }, { "timeout", required_argument, NULL, 't' },
-		{ "all", no_argument, NULL, 'a' },       { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+		{"pid", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
+		{"all", no_argument, NULL, 'a'},       {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
 	};
-	struct graft_op_opts o = { .timeout_ms = 10000 };
+	struct graft_op_opts o = {.timeout_ms = 10000};
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t npids = 0, cap = 0;
 	bool json = false, all = false;
@@ -100,14 +100,15 @@ int cmd_revert(int argc, char **argv)
 	}
 	if (npids == 0 || (all ? optind != argc : optind != argc - 1)) {
 		cli_error(npids == 0 ? "which process? give --pid PID"
-				     : all ? "give either a patch id or --all" : "give one patch id, or --all");
+			  : all	     ? "give either a patch id or --all"
+				     : "give one patch id, or --all");
 		return cli_usage(help);
 	}
 	arr = json_array();
 	for (size_t i = 0; i < npids; i++) {
 		char **ids = NULL;
 		size_t n = 0;
-		struct graft_err err = { 0 };
+		struct graft_err err = {0};
 		int code;
 
 		if (!all) {
@@ -137,7 +138,8 @@ int cmd_revert(int argc, char **argv)
 			worst = code;
 	}
 	if (json)
-		cli_json_print(json_incref(json_array_size(arr) == 1 ? json_array_get(arr, 0) : arr));
+		cli_json_print(
+			json_incref(json_array_size(arr) == 1 ? json_array_get(arr, 0) : arr));
 	json_decref(arr);
 	return worst;
 }

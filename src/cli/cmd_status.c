@@ -22,7 +22,8 @@ static const char help[] =
 	"List the graft patches in running processes (every process when no pid is given): patch\n"
 	"id, target object, replaced functions and when it was applied. The answer is read from\n"
 	"each process's memory, where graft keeps a header for every patch, and each function's\n"
-	"first bytes are checked: 'live' (the jump is there), 'under PATCH' (a later patch sits on\n"
+	"first bytes are checked: 'live' (the jump is there), 'under PATCH' (a later patch sits "
+	"on\n"
 	"top), or 'not live' (an interrupted attempt; 'graft revert' removes it).\n"
 	"\n"
 	"options:\n"
@@ -62,9 +63,9 @@ static void fmt_time(uint64_t ns, char *buf, size_t len)
 /* Returns the number of patches shown, or -1 when the process is unreadable. */
 static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 {
-	struct graft_maps maps = { 0 };
-	struct graft_regions regs = { 0 };
-	struct graft_err err = { 0 };
+	struct graft_maps maps = {0};
+	struct graft_regions regs = {0};
+	struct graft_err err = {0};
 	_cleanup_close_ int memfd = -1;
 	char comm[64];
 	size_t bad = 0;
@@ -79,7 +80,8 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 		bool any = false;
 
 		for (size_t i = 0; i < maps.n && !any; i++)
-			any = maps.v[i].path && strstr(maps.v[i].path, "/memfd:" GRAFT_MEMFD_PREFIX);
+			any = maps.v[i].path &&
+			      strstr(maps.v[i].path, "/memfd:" GRAFT_MEMFD_PREFIX);
 		if (!any) {
 			graft_maps_free(&maps);
 			return 0;
@@ -100,43 +102,46 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 		const struct graft_region_hdr *h = regs.v[i].hdr;
 		char when[64], bid[2 * GRAFT_BUILD_ID_MAX + 1];
 		json_t *jf = json_array();
-		const char *state = h->state == GRAFT_REGION_APPLIED ? "applied" : "prepared (not live)";
+		const char *state =
+			h->state == GRAFT_REGION_APPLIED ? "applied" : "prepared (not live)";
 
 		fmt_time(h->applied_ns, when, sizeof(when));
 		graft_hex(h->build_id, h->build_id_len, bid);
 		if (!json)
-			printf("  %s  %s  %s  applied %s by pid %u, stopped %.3f ms\n", h->patch_id, state,
-			       h->target_name, when, h->applier_pid, h->stop_ns / 1e6);
+			printf("  %s  %s  %s  applied %s by pid %u, stopped %.3f ms\n", h->patch_id,
+			       state, h->target_name, when, h->applier_pid, h->stop_ns / 1e6);
 		for (uint32_t k = 0; k < h->nfuncs; k++) {
 			const struct graft_region_func *f = &h->funcs[k];
 			const char *under, *st = func_state(memfd, &regs, f, &under);
 
 			if (!json)
-				printf("    %-24s 0x%" PRIx64 " -> 0x%" PRIx64 "  %s%s%s\n", f->name,
-				       f->old_addr, f->new_addr, st, under ? " " : "", under ? under : "");
+				printf("    %-24s 0x%" PRIx64 " -> 0x%" PRIx64 "  %s%s%s\n",
+				       f->name, f->old_addr, f->new_addr, st, under ? " " : "",
+				       under ? under : "");
 			{
 				char a[24];
 
 				(void)snprintf(a, sizeof(a), "0x%" PRIx64, f->old_addr);
-				json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:s?}", "name", f->name,
-								    "address", a, "state", st, "under",
-								    under));
+				json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:s?}", "name",
+								    f->name, "address", a, "state",
+								    st, "under", under));
 			}
 		}
-		json_array_append_new(jp, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:o}",
-						     "id", h->patch_id, "state",
-						     h->state == GRAFT_REGION_APPLIED ? "applied" : "prepared",
-						     "target", h->target_name, "build_id", bid,
-						     "description", h->description, "applied_at", when,
-						     "applier_pid", (json_int_t)h->applier_pid,
-						     "stopped_ms", h->stop_ns / 1e6, "functions", jf));
+		json_array_append_new(
+			jp, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:o}", "id",
+				      h->patch_id, "state",
+				      h->state == GRAFT_REGION_APPLIED ? "applied" : "prepared",
+				      "target", h->target_name, "build_id", bid, "description",
+				      h->description, "applied_at", when, "applier_pid",
+				      (json_int_t)h->applier_pid, "stopped_ms", h->stop_ns / 1e6,
+				      "functions", jf));
 	}
 	if (bad)
 		cli_warn("pid %d: %zu graft region%s with an unreadable header", (int)pid, bad,
 			 bad == 1 ? "" : "s");
 	if (regs.n)
-		json_array_append_new(out, json_pack("{s:i, s:s, s:o}", "pid", (int)pid, "comm", comm,
-						     "patches", jp));
+		json_array_append_new(out, json_pack("{s:i, s:s, s:o}", "pid", (int)pid, "comm",
+						     comm, "patches", jp));
 	else
 		json_decref(jp);
 	{
@@ -151,10 +156,10 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"pid", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t npids = 0, cap = 0;

@@ -173,8 +173,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "apply", cmd_apply }, { "revert", cmd_revert }, { "status", cmd_status },
-		{ "pack", cmd_pack },   { "info", cmd_info },
+		{"apply", cmd_apply}, {"revert", cmd_revert}, {"status", cmd_status},
+		{"pack", cmd_pack},   {"info", cmd_info},
 	};
 	int i = 1;
 

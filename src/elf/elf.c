@@ -28,8 +28,7 @@ static int elf_finish_open(Elf *elf, const char *name, struct graft_elf **out,
 	struct graft_elf *e;
 
 	if (!elf)
-		return graft_err_set(err, -EINVAL, "%s: not an ELF file: %s",
-				     name, elf_errmsg(-1));
+		return graft_err_set(err, -EINVAL, "%s: not an ELF file: %s", name, elf_errmsg(-1));
 	if (elf_kind(elf) != ELF_K_ELF) {
 		elf_end(elf);
 		return graft_err_set(err, -EINVAL, "%s: not an ELF file", name);
@@ -41,38 +40,32 @@ static int elf_finish_open(Elf *elf, const char *name, struct graft_elf **out,
 	}
 	e->elf = elf;
 	e->name = strdup(name ? name : "?");
-	if (!e->name || !gelf_getehdr(elf, &e->ehdr) ||
-	    elf_getshdrstrndx(elf, &e->shstrndx) < 0 ||
+	if (!e->name || !gelf_getehdr(elf, &e->ehdr) || elf_getshdrstrndx(elf, &e->shstrndx) < 0 ||
 	    elf_getshdrnum(elf, &e->shnum) < 0) {
 		graft_elf_free(e);
-		return graft_err_set(err, -EINVAL, "%s: bad ELF header: %s",
-				     name, elf_errmsg(-1));
+		return graft_err_set(err, -EINVAL, "%s: bad ELF header: %s", name, elf_errmsg(-1));
 	}
-	if (e->ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    e->ehdr.e_ident[EI_DATA] != ELFDATA2LSB ||
+	if (e->ehdr.e_ident[EI_CLASS] != ELFCLASS64 || e->ehdr.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    e->ehdr.e_machine != EM_X86_64) {
 		graft_elf_free(e);
-		return graft_err_set(err, -ENOTSUP,
-				     "%s: not an x86-64 little-endian ELF64 object",
+		return graft_err_set(err, -ENOTSUP, "%s: not an x86-64 little-endian ELF64 object",
 				     name);
 	}
 	*out = e;
 	return 0;
 }
 
-int graft_elf_open_fd(int fd, const char *name, struct graft_elf **out,
-		      struct graft_err *err)
+int graft_elf_open_fd(int fd, const char *name, struct graft_elf **out, struct graft_err *err)
 {
 	int r = elf_lib_init(err);
 
 	if (r < 0)
 		return r;
-	return elf_finish_open(elf_begin(fd, ELF_C_READ_MMAP, NULL), name, out,
-			       err);
+	return elf_finish_open(elf_begin(fd, ELF_C_READ_MMAP, NULL), name, out, err);
 }
 
-int graft_elf_open_mem(const void *buf, size_t len, const char *name,
-		       struct graft_elf **out, struct graft_err *err)
+int graft_elf_open_mem(const void *buf, size_t len, const char *name, struct graft_elf **out,
+		       struct graft_err *err)
 {
 	int r = elf_lib_init(err);
 
@@ -97,8 +90,7 @@ const char *graft_elf_section_name(struct graft_elf *e, const GElf_Shdr *shdr)
 	return elf_strptr(e->elf, e->shstrndx, shdr->sh_name);
 }
 
-Elf_Scn *graft_elf_section(struct graft_elf *e, const char *name,
-			   GElf_Shdr *shdr)
+Elf_Scn *graft_elf_section(struct graft_elf *e, const char *name, GElf_Shdr *shdr)
 {
 	Elf_Scn *scn = NULL;
 
@@ -139,8 +131,8 @@ static int note_build_id(const void *buf, size_t len, uint8_t *out, size_t cap)
 		name_off = off + 12;
 		desc_off = name_off + GRAFT_ALIGN_UP((size_t)namesz, 4);
 		next = desc_off + GRAFT_ALIGN_UP((size_t)descsz, 4);
-		if (namesz > len || descsz > len || desc_off > len ||
-		    next > len + 3 || desc_off + descsz > len)
+		if (namesz > len || descsz > len || desc_off > len || next > len + 3 ||
+		    desc_off + descsz > len)
 			return 0;
 		if (type == NT_GNU_BUILD_ID && namesz == 4 &&
 		    memcmp((const char *)buf + name_off, "GNU", 4) == 0) {
@@ -183,8 +175,7 @@ int graft_elf_build_id(struct graft_elf *e, uint8_t *buf, size_t cap)
 
 		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_NOTE)
 			continue;
-		d = elf_getdata_rawchunk(e->elf, (int64_t)ph.p_offset,
-					 ph.p_filesz, ELF_T_NHDR);
+		d = elf_getdata_rawchunk(e->elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR);
 		if (!d)
 			continue;
 		r = note_build_id(d->d_buf, d->d_size, buf, cap);
@@ -230,8 +221,7 @@ int graft_elf_tls(struct graft_elf *e, struct graft_elf_tls *tls)
 	return -ENOENT;
 }
 
-int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf,
-			 size_t len)
+int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf, size_t len)
 {
 	size_t phnum;
 
@@ -246,9 +236,8 @@ int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf,
 		if (vaddr < ph.p_vaddr || vaddr - ph.p_vaddr > ph.p_filesz ||
 		    len > ph.p_filesz - (vaddr - ph.p_vaddr))
 			continue;
-		d = elf_getdata_rawchunk(e->elf,
-					 (int64_t)(ph.p_offset + (vaddr - ph.p_vaddr)),
-					 len, ELF_T_BYTE);
+		d = elf_getdata_rawchunk(e->elf, (int64_t)(ph.p_offset + (vaddr - ph.p_vaddr)), len,
+					 ELF_T_BYTE);
 		if (!d)
 			return -EIO;
 		memcpy(buf, d->d_buf, len);
@@ -257,8 +246,7 @@ int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf,
 	return -ENOENT;
 }
 
-static Elf_Scn *find_by_type(struct graft_elf *e, Elf64_Word type,
-			     GElf_Shdr *sh)
+static Elf_Scn *find_by_type(struct graft_elf *e, Elf64_Word type, GElf_Shdr *sh)
 {
 	Elf_Scn *scn = NULL;
 
@@ -277,8 +265,7 @@ static void sym_out(const GElf_Sym *s, struct graft_elf_sym *out)
 	out->shndx = s->st_shndx;
 }
 
-int graft_elf_symtab_lookup(struct graft_elf *e, const char *name,
-			    struct graft_elf_sym *sym)
+int graft_elf_symtab_lookup(struct graft_elf *e, const char *name, struct graft_elf_sym *sym)
 {
 	GElf_Shdr sh;
 	Elf_Scn *scn = find_by_type(e, SHT_SYMTAB, &sh);
@@ -293,8 +280,7 @@ int graft_elf_symtab_lookup(struct graft_elf *e, const char *name,
 
 		if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF)
 			continue;
-		if (GELF_ST_TYPE(s.st_info) == STT_SECTION ||
-		    GELF_ST_TYPE(s.st_info) == STT_FILE)
+		if (GELF_ST_TYPE(s.st_info) == STT_SECTION || GELF_ST_TYPE(s.st_info) == STT_FILE)
 			continue;
 		n = elf_strptr(e->elf, sh.sh_link, s.st_name);
 		if (!n || strcmp(n, name) != 0)
@@ -307,8 +293,7 @@ int graft_elf_symtab_lookup(struct graft_elf *e, const char *name,
 	return found;
 }
 
-int graft_elf_dynsym_lookup(struct graft_elf *e, const char *name,
-			    struct graft_elf_sym *sym)
+int graft_elf_dynsym_lookup(struct graft_elf *e, const char *name, struct graft_elf_sym *sym)
 {
 	GElf_Shdr sh, vsh;
 	Elf_Scn *scn = find_by_type(e, SHT_DYNSYM, &sh);
@@ -344,8 +329,7 @@ int graft_elf_dynsym_lookup(struct graft_elf *e, const char *name,
 	return found;
 }
 
-const char *graft_elf_func_at(struct graft_elf *e, uint64_t vaddr,
-			      struct graft_elf_sym *sym)
+const char *graft_elf_func_at(struct graft_elf *e, uint64_t vaddr, struct graft_elf_sym *sym)
 {
 	GElf_Shdr sh;
 	Elf_Scn *scn = find_by_type(e, SHT_SYMTAB, &sh);
@@ -356,8 +340,7 @@ const char *graft_elf_func_at(struct graft_elf *e, uint64_t vaddr,
 	for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
 		GElf_Sym s;
 
-		if (!gelf_getsym(d, (int)i, &s) ||
-		    GELF_ST_TYPE(s.st_info) != STT_FUNC)
+		if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC)
 			continue;
 		if (vaddr >= s.st_value && vaddr < s.st_value + s.st_size) {
 			sym_out(&s, sym);

@@ -21,11 +21,10 @@ struct graft_elf {
 	char *name; /* for messages */
 };
 
-int graft_elf_open_fd(int fd, const char *name, struct graft_elf **out,
-		      struct graft_err *err);
+int graft_elf_open_fd(int fd, const char *name, struct graft_elf **out, struct graft_err *err);
 /* The buffer must outlive the object. */
-int graft_elf_open_mem(const void *buf, size_t len, const char *name,
-		       struct graft_elf **out, struct graft_err *err);
+int graft_elf_open_mem(const void *buf, size_t len, const char *name, struct graft_elf **out,
+		       struct graft_err *err);
 void graft_elf_free(struct graft_elf *e);
 static inline void graft_elf_freep(struct graft_elf **e)
 {
@@ -33,8 +32,7 @@ static inline void graft_elf_freep(struct graft_elf **e)
 }
 
 /* Find a section by name; returns NULL if absent. */
-Elf_Scn *graft_elf_section(struct graft_elf *e, const char *name,
-			   GElf_Shdr *shdr);
+Elf_Scn *graft_elf_section(struct graft_elf *e, const char *name, GElf_Shdr *shdr);
 const char *graft_elf_section_name(struct graft_elf *e, const GElf_Shdr *shdr);
 /* Whole contents of a section; -EINVAL when absent or unreadable. */
 int graft_elf_section_data(Elf_Scn *scn, const void **buf, size_t *len);
@@ -59,20 +57,16 @@ struct graft_elf_sym {
  * number of matching definitions (0, 1, or more for ambiguous statics) and
  * the first match in *sym.
  */
-int graft_elf_symtab_lookup(struct graft_elf *e, const char *name,
-			    struct graft_elf_sym *sym);
+int graft_elf_symtab_lookup(struct graft_elf *e, const char *name, struct graft_elf_sym *sym);
 /*
  * Look an exported (global or weak, defined) symbol up in .dynsym, taking the
  * default version when several versions exist. Returns 1 when found.
  */
-int graft_elf_dynsym_lookup(struct graft_elf *e, const char *name,
-			    struct graft_elf_sym *sym);
+int graft_elf_dynsym_lookup(struct graft_elf *e, const char *name, struct graft_elf_sym *sym);
 /* Find the function symbol containing vaddr in .symtab; name or NULL. */
-const char *graft_elf_func_at(struct graft_elf *e, uint64_t vaddr,
-			      struct graft_elf_sym *sym);
+const char *graft_elf_func_at(struct graft_elf *e, uint64_t vaddr, struct graft_elf_sym *sym);
 
 /* File contents at a virtual address, through the PT_LOAD segments. */
-int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf,
-			 size_t len);
+int graft_elf_read_vaddr(struct graft_elf *e, uint64_t vaddr, void *buf, size_t len);
 
 #endif

@@ -28,8 +28,7 @@ static bool is_loaded_section(struct graft_elf *e, const GElf_Shdr *sh)
 
 	if (!(sh->sh_flags & SHF_ALLOC) || sh->sh_type == SHT_NOTE)
 		return false;
-	if (sh->sh_type == SHT_X86_64_UNWIND ||
-	    (n && strcmp(n, ".eh_frame") == 0))
+	if (sh->sh_type == SHT_X86_64_UNWIND || (n && strcmp(n, ".eh_frame") == 0))
 		return false;
 	return true;
 }
@@ -61,8 +60,8 @@ static bool rel_needs_got(unsigned type)
 }
 
 /* Place sections of one permission class; returns the class size. */
-static int place_class(struct graft_link_plan *p, int cls, uint64_t start,
-		       uint64_t *end, struct graft_err *err)
+static int place_class(struct graft_link_plan *p, int cls, uint64_t start, uint64_t *end,
+		       struct graft_err *err)
 {
 	uint64_t off = start;
 
@@ -79,7 +78,8 @@ static int place_class(struct graft_link_plan *p, int cls, uint64_t start,
 			continue;
 		if (sh.sh_flags & SHF_TLS)
 			return graft_err_set(err, -ENOTSUP,
-					     "the patch defines thread-local data (%s); new TLS variables are not supported",
+					     "the patch defines thread-local data (%s); new TLS "
+					     "variables are not supported",
 					     graft_elf_section_name(p->obj, &sh));
 		align = sh.sh_addralign ? sh.sh_addralign : 1;
 		if (align & (align - 1) || align > GRAFT_PAGE || sh.sh_size > (256u << 20))
@@ -115,7 +115,9 @@ static int plan_slots(struct graft_link_plan *p, uint32_t *nplt, uint32_t *ngot,
 		if (!gelf_getshdr(scn, &sh))
 			continue;
 		if (sh.sh_type == SHT_REL)
-			return graft_err_set(err, -ENOTSUP, "REL relocations are not supported (x86-64 uses RELA)");
+			return graft_err_set(
+				err, -ENOTSUP,
+				"REL relocations are not supported (x86-64 uses RELA)");
 		if (sh.sh_type != SHT_RELA || sh.sh_info >= p->nsec ||
 		    p->sec_off[sh.sh_info] == UINT64_MAX)
 			continue;
@@ -131,8 +133,9 @@ static int plan_slots(struct graft_link_plan *p, uint32_t *nplt, uint32_t *ngot,
 			si = GELF_R_SYM(r.r_info);
 			type = GELF_R_TYPE(r.r_info);
 			if (si >= p->nsyms)
-				return graft_err_set(err, -EINVAL, "relocation names symbol %zu of %zu",
-						     si, p->nsyms);
+				return graft_err_set(err, -EINVAL,
+						     "relocation names symbol %zu of %zu", si,
+						     p->nsyms);
 			if (rel_needs_got(type) && !p->got_of_sym[si])
 				p->got_of_sym[si] = ++*ngot;
 			if ((type == R_X86_64_PLT32 || type == R_X86_64_PC32) &&
@@ -150,8 +153,8 @@ static int plan_slots(struct graft_link_plan *p, uint32_t *nplt, uint32_t *ngot,
 	return 0;
 }
 
-int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size,
-		    struct graft_link_plan **out, struct graft_err *err)
+int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size, struct graft_link_plan **out,
+		    struct graft_err *err)
 {
 	struct graft_link_plan *p = calloc(1, sizeof(*p));
 	uint32_t nplt = 0, ngot = 0;
@@ -173,8 +176,9 @@ int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size,
 		GElf_Shdr sh;
 
 		/* 0 marks "loaded, not placed yet" for plan_slots */
-		p->sec_off[i] = (scn && gelf_getshdr(scn, &sh) &&
-				 is_loaded_section(obj, &sh)) ? 0 : UINT64_MAX;
+		p->sec_off[i] = (scn && gelf_getshdr(scn, &sh) && is_loaded_section(obj, &sh))
+					? 0
+					: UINT64_MAX;
 	}
 	if ((r = plan_slots(p, &nplt, &ngot, err)) < 0)
 		goto fail;
@@ -235,8 +239,7 @@ static const char *sym_name(struct link_ctx *c, const GElf_Sym *s)
 }
 
 /* Value of symbol si: an address, or a TP offset when ref says so. */
-static int sym_value(struct link_ctx *c, size_t si, enum graft_link_ref ref,
-		     uint64_t *out)
+static int sym_value(struct link_ctx *c, size_t si, enum graft_link_ref ref, uint64_t *out)
 {
 	GElf_Sym s;
 	const char *name;
@@ -283,8 +286,8 @@ static bool fits_s32(int64_t v)
 	return v >= INT32_MIN && v <= INT32_MAX;
 }
 
-static int put32(struct link_ctx *c, uint8_t *where, int64_t v, bool is_signed,
-		 const char *name, unsigned type)
+static int put32(struct link_ctx *c, uint8_t *where, int64_t v, bool is_signed, const char *name,
+		 unsigned type)
 {
 	uint32_t u = (uint32_t)v;
 
@@ -297,8 +300,7 @@ static int put32(struct link_ctx *c, uint8_t *where, int64_t v, bool is_signed,
 	return 0;
 }
 
-static int apply_one(struct link_ctx *c, size_t tsec, const GElf_Rela *r,
-		     uint64_t tsec_size)
+static int apply_one(struct link_ctx *c, size_t tsec, const GElf_Rela *r, uint64_t tsec_size)
 {
 	const struct graft_link_plan *p = c->p;
 	unsigned type = GELF_R_TYPE(r->r_info);
@@ -336,8 +338,8 @@ static int apply_one(struct link_ctx *c, size_t tsec, const GElf_Rela *r,
 	case R_X86_64_32S:
 		if ((ret = sym_value(c, si, GRAFT_REF_ADDR, &S)) < 0)
 			return ret;
-		return put32(c, where, (int64_t)(S + (uint64_t)A), type == R_X86_64_32S,
-			     name, type);
+		return put32(c, where, (int64_t)(S + (uint64_t)A), type == R_X86_64_32S, name,
+			     type);
 	case R_X86_64_PC32:
 	case R_X86_64_PLT32: {
 		int64_t v;
@@ -385,19 +387,19 @@ static int fill_slots(struct link_ctx *c)
 			enum graft_link_ref ref = GRAFT_REF_ADDR;
 			GElf_Sym s;
 
-			if (gelf_getsym(c->syms, (int)si, &s) &&
-			    GELF_ST_TYPE(s.st_info) == STT_TLS)
+			if (gelf_getsym(c->syms, (int)si, &s) && GELF_ST_TYPE(s.st_info) == STT_TLS)
 				ref = GRAFT_REF_TPOFF;
 			if ((r = sym_value(c, si, ref, &v)) < 0)
 				return r;
 			memcpy(c->img + p->got_off + (p->got_of_sym[si] - 1) * 8ull, &v, 8);
 		}
 		if (p->plt_of_sym[si]) {
-			uint64_t at = p->plt_off + (p->plt_of_sym[si] - 1) * (uint64_t)PLT_STUB_SIZE;
+			uint64_t at =
+				p->plt_off + (p->plt_of_sym[si] - 1) * (uint64_t)PLT_STUB_SIZE;
 			uint64_t slot = p->got_off + (p->got_of_sym[si] - 1) * 8ull;
 			/* jmp *rel32(%rip); rel is from the end of the 6-byte insn */
 			int32_t rel = (int32_t)(int64_t)(slot - (at + 6));
-			uint8_t stub[PLT_STUB_SIZE] = { 0xff, 0x25 };
+			uint8_t stub[PLT_STUB_SIZE] = {0xff, 0x25};
 
 			memcpy(stub + 2, &rel, 4);
 			memset(stub + 6, 0xcc, PLT_STUB_SIZE - 6);
@@ -411,7 +413,7 @@ int graft_link_relocate(const struct graft_link_plan *p, uint64_t base,
 			const struct graft_link_resolver *res, uint8_t **image,
 			struct graft_err *err)
 {
-	struct link_ctx c = { .p = p, .base = base, .res = res, .err = err };
+	struct link_ctx c = {.p = p, .base = base, .res = res, .err = err};
 	_cleanup_free_ uint8_t *img = calloc(1, p->total);
 	_cleanup_free_ uint64_t *vals = calloc(p->nsyms + 1, sizeof(uint64_t));
 	_cleanup_free_ uint8_t *done = calloc(p->nsyms + 1, 1);
@@ -450,12 +452,13 @@ int graft_link_relocate(const struct graft_link_plan *p, uint64_t base,
 		Elf_Data *d;
 		Elf_Scn *ts;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA ||
-		    sh.sh_info >= p->nsec || p->sec_off[sh.sh_info] == UINT64_MAX)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || sh.sh_info >= p->nsec ||
+		    p->sec_off[sh.sh_info] == UINT64_MAX)
 			continue;
 		ts = elf_getscn(p->obj->elf, sh.sh_info);
 		if (!ts || !gelf_getshdr(ts, &tsh) || tsh.sh_type == SHT_NOBITS)
-			return graft_err_set(err, -EINVAL, "relocations for a section without contents");
+			return graft_err_set(err, -EINVAL,
+					     "relocations for a section without contents");
 		d = elf_getdata(scn, NULL);
 		for (size_t k = 0; d && sh.sh_entsize && k < sh.sh_size / sh.sh_entsize; k++) {
 			GElf_Rela rel;
@@ -474,8 +477,8 @@ int graft_link_relocate(const struct graft_link_plan *p, uint64_t base,
 	return 0;
 }
 
-int graft_link_symbol(const struct graft_link_plan *p, uint64_t base,
-		      const char *name, uint64_t *addr, uint64_t *size)
+int graft_link_symbol(const struct graft_link_plan *p, uint64_t base, const char *name,
+		      uint64_t *addr, uint64_t *size)
 {
 	struct graft_elf_sym s;
 

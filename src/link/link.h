@@ -22,29 +22,29 @@ enum graft_link_ref {
 
 struct graft_link_resolver {
 	/* Resolve an undefined symbol; >= 0 and *value on success. */
-	int (*resolve)(void *ctx, const char *name, enum graft_link_ref ref,
-		       uint64_t *value, struct graft_err *err);
+	int (*resolve)(void *ctx, const char *name, enum graft_link_ref ref, uint64_t *value,
+		       struct graft_err *err);
 	void *ctx;
 };
 
 struct graft_link_plan {
-	struct graft_elf *obj;  /* borrowed */
-	uint64_t *sec_off;      /* per section index; UINT64_MAX = not loaded */
+	struct graft_elf *obj; /* borrowed */
+	uint64_t *sec_off;     /* per section index; UINT64_MAX = not loaded */
 	size_t nsec;
 	uint64_t hdr_size;
 	uint64_t text_off, text_size; /* executable part, page aligned */
 	uint64_t ro_off, ro_size;
 	uint64_t data_off, data_size;
-	uint64_t total;         /* whole region, page aligned */
-	uint64_t plt_off;       /* stubs for far calls, inside text */
-	uint64_t got_off;       /* slots, inside read-only data */
-	uint32_t *plt_of_sym;   /* per symbol index: stub number + 1, or 0 */
-	uint32_t *got_of_sym;   /* per symbol index: slot number + 1, or 0 */
+	uint64_t total;	      /* whole region, page aligned */
+	uint64_t plt_off;     /* stubs for far calls, inside text */
+	uint64_t got_off;     /* slots, inside read-only data */
+	uint32_t *plt_of_sym; /* per symbol index: stub number + 1, or 0 */
+	uint32_t *got_of_sym; /* per symbol index: slot number + 1, or 0 */
 	size_t nsyms;
 };
 
-int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size,
-		    struct graft_link_plan **out, struct graft_err *err);
+int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size, struct graft_link_plan **out,
+		    struct graft_err *err);
 void graft_link_plan_free(struct graft_link_plan *p);
 static inline void graft_link_plan_freep(struct graft_link_plan **p)
 {
@@ -61,7 +61,7 @@ int graft_link_relocate(const struct graft_link_plan *p, uint64_t base,
 			struct graft_err *err);
 
 /* Address and size of a function symbol defined by the object. */
-int graft_link_symbol(const struct graft_link_plan *p, uint64_t base,
-		      const char *name, uint64_t *addr, uint64_t *size);
+int graft_link_symbol(const struct graft_link_plan *p, uint64_t base, const char *name,
+		      uint64_t *addr, uint64_t *size);
 
 #endif

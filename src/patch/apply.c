@@ -28,9 +28,9 @@
 #include "ptrace/pt.h"
 #include "util/log.h"
 
-#define REACH ((uint64_t)0x7ff00000) /* a little under 2 GiB */
-#define ADDR_MIN ((uint64_t)16 << 20)
-#define ADDR_MAX ((uint64_t)0x7ffffffff000)
+#define REACH	  ((uint64_t)0x7ff00000) /* a little under 2 GiB */
+#define ADDR_MIN  ((uint64_t)16 << 20)
+#define ADDR_MAX  ((uint64_t)0x7ffffffff000)
 #define HEAP_ROOM ((uint64_t)256 << 20)
 
 struct apply_ctx {
@@ -118,7 +118,8 @@ static int find_target(struct apply_ctx *c)
 			continue;
 		graft_hex(o->build_id, o->build_id_len, have);
 		return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -ENOEXEC,
-				      "'%s' in this process has build-id %s, the patch is for build-id %s (another build)",
+				      "'%s' in this process has build-id %s, the patch is for "
+				      "build-id %s (another build)",
 				      o->path, o->build_id_len ? have : "(none)", want);
 	}
 	return graft_err_set(c->err, -ENOENT,
@@ -130,8 +131,8 @@ static int find_target(struct apply_ctx *c)
 
 /* Check one function; fills the header entry's saved bytes. */
 static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
-		       struct graft_region_func *rf,
-		       const struct graft_region **prev, size_t *prev_idx)
+		       struct graft_region_func *rf, const struct graft_region **prev,
+		       size_t *prev_idx)
 {
 	_cleanup_free_ uint8_t *cur = malloc(f->pre_len);
 	uint64_t addr = c->target->base + f->old_offset;
@@ -153,10 +154,11 @@ static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
 	}
 	for (uint32_t i = start; i < f->pre_len; i++)
 		if (cur[i] != f->pre[i])
-			return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -EILSEQ,
-					      "function '%s' differs from the patch's pre-image at offset %u "
-					      "(another build, code altered by someone else, or a breakpoint)",
-					      f->old_name, i);
+			return graft_err_setk(
+				c->err, GRAFT_ERR_UNSAFE, -EILSEQ,
+				"function '%s' differs from the patch's pre-image at offset %u "
+				"(another build, code altered by someone else, or a breakpoint)",
+				f->old_name, i);
 	memcpy(rf->saved, cur, GRAFT_JUMP_SIZE);
 	rf->old_addr = addr;
 	rf->old_size = f->old_size;
@@ -173,8 +175,9 @@ static int target_tpoff(struct apply_ctx *c, uint64_t off, uint64_t *out)
 	size_t ti = (size_t)(c->target - c->objs.v);
 
 	if (!c->target->is_exec)
-		return graft_err_set(c->err, -ENOTSUP,
-				     "thread-local variables of shared libraries are not supported yet");
+		return graft_err_set(
+			c->err, -ENOTSUP,
+			"thread-local variables of shared libraries are not supported yet");
 	e = obj_elf(c, ti);
 	if (!e || graft_elf_tls(e, &tls) < 0)
 		return graft_err_set(c->err, -ENOENT, "the target has no TLS segment");
@@ -227,12 +230,13 @@ static int resolve_external(struct apply_ctx *c, const char *name, uint64_t *out
 		return 0;
 	}
 	return graft_err_set(c->err, -ENOENT,
-			     "undefined symbol '%s': not bound to the target and not exported by any object in pid %d",
+			     "undefined symbol '%s': not bound to the target and not exported by "
+			     "any object in pid %d",
 			     name, (int)c->pid);
 }
 
-static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref,
-			 uint64_t *value, struct graft_err *err)
+static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref, uint64_t *value,
+			 struct graft_err *err)
 {
 	struct apply_ctx *c = ctx;
 	const struct graft_patch_sym *s = graft_patch_find_sym(c->patch, name);
@@ -243,7 +247,8 @@ static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref,
 
 		if (tls != (ref == GRAFT_REF_TPOFF))
 			return graft_err_set(c->err, -EINVAL,
-					     "'%s' is %sthread-local in the target but used as %sthread-local by the patch",
+					     "'%s' is %sthread-local in the target but used as "
+					     "%sthread-local by the patch",
 					     name, tls ? "" : "not ", tls ? "not " : "");
 		if (tls)
 			return target_tpoff(c, s->target_offset, value);
@@ -267,8 +272,7 @@ static bool fits_reach(uint64_t a, uint64_t size, uint64_t lo, uint64_t hi)
 }
 
 /* Find a free address for size bytes near [lo, hi); 0 if none. */
-static uint64_t pick_address(const struct graft_maps *m, uint64_t size,
-			     uint64_t lo, uint64_t hi)
+static uint64_t pick_address(const struct graft_maps *m, uint64_t size, uint64_t lo, uint64_t hi)
 {
 	uint64_t best = 0, best_dist = UINT64_MAX;
 
@@ -300,8 +304,7 @@ static uint64_t pick_address(const struct graft_maps *m, uint64_t size,
 
 /* --- mapping in the target ----------------------------------------------- */
 
-static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan,
-		      const uint8_t *img)
+static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan, const uint8_t *img)
 {
 	char name[128], fdpath[64];
 	_cleanup_close_ int lfd = -1;
@@ -321,7 +324,8 @@ static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan,
 	}
 	if (ftruncate(lfd, (off_t)plan->total) < 0 ||
 	    pwrite(lfd, img, plan->total, 0) != (ssize_t)plan->total) {
-		r = graft_err_set(c->err, -errno, "cannot fill the patch memfd: %s", strerror(errno));
+		r = graft_err_set(c->err, -errno, "cannot fill the patch memfd: %s",
+				  strerror(errno));
 		goto close_tfd;
 	}
 	/* nobody can change the patch code through the file from now on */
@@ -369,13 +373,14 @@ close_tfd:
 
 static void unmap_region(struct apply_ctx *c)
 {
-	struct graft_err e = { 0 };
+	struct graft_err e = {0};
 
 	if (!c->mapped)
 		return;
 	if (!c->rs_active) {
 		if (graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, &e) < 0) {
-			graft_warn("cannot unmap the patch region in pid %d: %s", (int)c->pid, e.msg);
+			graft_warn("cannot unmap the patch region in pid %d: %s", (int)c->pid,
+				   e.msg);
 			return;
 		}
 		c->rs_active = true;
@@ -391,8 +396,8 @@ static void unmap_region(struct apply_ctx *c)
  */
 static int verify_discoverable(struct apply_ctx *c)
 {
-	struct graft_maps maps = { 0 };
-	struct graft_regions regs = { 0 };
+	struct graft_maps maps = {0};
+	struct graft_regions regs = {0};
 	const struct graft_region *reg;
 	int r = graft_proc_read_maps(c->pid, &maps, c->err);
 
@@ -403,7 +408,8 @@ static int verify_discoverable(struct apply_ctx *c)
 		reg = graft_region_find(&regs, c->patch->id);
 		if (!reg || reg->addr != c->base || reg->hdr->nfuncs != c->hdr->nfuncs)
 			r = graft_err_set(c->err, -EIO,
-					  "the patch region cannot be read back from the process; not going live");
+					  "the patch region cannot be read back from the process; "
+					  "not going live");
 	}
 	graft_regions_free(&regs);
 	graft_maps_free(&maps);
@@ -428,7 +434,8 @@ static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *e
 			return r;
 		if (memcmp(cur, f->saved, sizeof(cur)) != 0)
 			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
-					      "function '%s' changed while the patch was prepared", f->name);
+					      "function '%s' changed while the patch was prepared",
+					      f->name);
 	}
 	for (; done < n; done++) {
 		const struct graft_region_func *f = &c->hdr->funcs[done];
@@ -437,8 +444,8 @@ static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *e
 		if (r < 0)
 			goto undo;
 	}
-	r = graft_mem_write(c->memfd, c->base + offsetof(struct graft_region_hdr, state),
-			    &state, sizeof(state), err);
+	r = graft_mem_write(c->memfd, c->base + offsetof(struct graft_region_hdr, state), &state,
+			    sizeof(state), err);
 	if (r == 0)
 		return 0;
 undo:
@@ -483,7 +490,8 @@ static int build_header(struct apply_ctx *c, const struct graft_link_plan *plan)
 		uint64_t addr, size;
 
 		if (graft_link_symbol(plan, c->base, c->patch->funcs[i].new_name, &addr, &size) < 0)
-			return graft_err_set(c->err, -ENOENT, "replacement '%s' not found after linking",
+			return graft_err_set(c->err, -ENOENT,
+					     "replacement '%s' not found after linking",
 					     c->patch->funcs[i].new_name);
 		f->new_addr = addr;
 		f->new_size = (uint32_t)size;
@@ -502,12 +510,13 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	_cleanup_free_ size_t *prev_idx = calloc(p->nfuncs, sizeof(size_t));
 	_cleanup_free_ struct graft_busy_range *ranges = calloc(2 * p->nfuncs, sizeof(*ranges));
 	size_t nranges = 0;
-	struct graft_stw stw = { 0 };
+	struct graft_stw stw = {0};
 	int r;
 
 	if (!prev || !prev_idx || !ranges)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
-	c->hdr_size = sizeof(struct graft_region_hdr) + p->nfuncs * sizeof(struct graft_region_func);
+	c->hdr_size =
+		sizeof(struct graft_region_hdr) + p->nfuncs * sizeof(struct graft_region_func);
 	c->hdr = calloc(1, c->hdr_size);
 	if (!c->hdr)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
@@ -530,7 +539,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	 */
 	for (int tries = 0;; tries++) {
 		_cleanup_free_ uint8_t *img = NULL;
-		struct graft_link_resolver resolver = { apply_resolve, c };
+		struct graft_link_resolver resolver = {apply_resolve, c};
 
 		r = graft_link_relocate(plan, c->base, &resolver, &img, c->err);
 		if (r < 0)
@@ -559,17 +568,22 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	for (size_t i = 0; i < p->nfuncs; i++) {
 		const struct graft_region_func *f = &c->hdr->funcs[i];
 
-		ranges[nranges++] = (struct graft_busy_range){ f->old_addr, f->old_addr + f->old_size,
-							       true, f->name };
+		ranges[nranges++] = (struct graft_busy_range){
+			f->old_addr, f->old_addr + f->old_size, true, f->name};
 		if (prev[i]) {
 			const struct graft_region_func *pf = &prev[i]->hdr->funcs[prev_idx[i]];
 
 			ranges[nranges++] = (struct graft_busy_range){
-				pf->new_addr, pf->new_addr + pf->new_size, true, f->name };
+				pf->new_addr, pf->new_addr + pf->new_size, true, f->name};
 		}
 	}
-	stw = (struct graft_stw){ .pid = c->pid, .memfd = c->memfd, .ranges = ranges,
-				  .nranges = nranges, .timeout_ms = opts->timeout_ms, .commit = apply_commit, .ctx = c };
+	stw = (struct graft_stw){.pid = c->pid,
+				 .memfd = c->memfd,
+				 .ranges = ranges,
+				 .nranges = nranges,
+				 .timeout_ms = opts->timeout_ms,
+				 .commit = apply_commit,
+				 .ctx = c};
 	r = graft_stw_run(&stw, c->err);
 	res->stop_ns = stw.stop_ns;
 	res->attempts = stw.attempts;
@@ -585,11 +599,10 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	return 0;
 }
 
-int graft_apply(pid_t pid, const struct graft_patch *patch,
-		const struct graft_op_opts *opts, struct graft_op_result *res,
-		struct graft_err *err)
+int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
+		struct graft_op_result *res, struct graft_err *err)
 {
-	struct apply_ctx c = { .pid = pid, .patch = patch, .memfd = -1, .err = err };
+	struct apply_ctx c = {.pid = pid, .patch = patch, .memfd = -1, .err = err};
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -622,15 +635,21 @@ int graft_apply(pid_t pid, const struct graft_patch *patch,
 			r = graft_err_setk(err, GRAFT_ERR_NOOP, -EEXIST,
 					   same->hdr->state == GRAFT_REGION_APPLIED
 						   ? "patch '%s' is already applied"
-						   : "an interrupted attempt of patch '%s' is still mapped; revert it first",
+						   : "an interrupted attempt of patch '%s' is "
+						     "still mapped; revert it first",
 					   patch->id);
 			goto out;
 		}
 	}
 	r = apply_prepare_and_commit(&c, opts, res);
-	if (r < 0)
+	if (r < 0 && graft_proc_is_alive(pid))
 		unmap_region(&c);
 out:
+	if (r < 0 && !graft_proc_is_alive(pid)) {
+		/* whatever step noticed it first, the cause is this */
+		graft_err_clear(err);
+		r = graft_err_set(err, -ESRCH, "process %d exited during the apply", (int)pid);
+	}
 	apply_ctx_free(&c);
 	return r;
 }

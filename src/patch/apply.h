@@ -16,8 +16,8 @@ struct graft_op_opts {
 };
 
 struct graft_op_result {
-	uint64_t stop_ns;   /* how long the process was stopped (last attempt) */
-	unsigned attempts;  /* stop-the-world attempts */
+	uint64_t stop_ns;  /* how long the process was stopped (last attempt) */
+	unsigned attempts; /* stop-the-world attempts */
 	size_t nthreads;
 	size_t nfuncs;
 	uint64_t region_addr;
@@ -29,18 +29,16 @@ struct graft_op_result {
  * before: jumps restored, region unmapped. Kinds: GRAFT_ERR_UNSAFE for busy,
  * build-id or pre-image mismatch; GRAFT_ERR_NOOP when already applied.
  */
-int graft_apply(pid_t pid, const struct graft_patch *patch,
-		const struct graft_op_opts *opts, struct graft_op_result *res,
-		struct graft_err *err);
+int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
+		struct graft_op_result *res, struct graft_err *err);
 
 /*
  * Revert the patch with this id from pid. Refused (GRAFT_ERR_UNSAFE) when a
  * later patch sits on one of its functions or a thread is inside its code;
  * GRAFT_ERR_NOOP when it is not applied.
  */
-int graft_revert(pid_t pid, const char *patch_id,
-		 const struct graft_op_opts *opts, struct graft_op_result *res,
-		 struct graft_err *err);
+int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *opts,
+		 struct graft_op_result *res, struct graft_err *err);
 
 /* Ids of patches in pid, newest first (for revert --all). */
 int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err);

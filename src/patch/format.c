@@ -23,12 +23,10 @@ struct fmt_ctx {
 
 static int fmt_bad(struct fmt_ctx *c, const char *what)
 {
-	return graft_err_set(c->err, -EINVAL, "malformed patch file '%s': %s",
-			     c->name, what);
+	return graft_err_set(c->err, -EINVAL, "malformed patch file '%s': %s", c->name, what);
 }
 
-static const char *fmt_str(struct fmt_ctx *c, uint32_t off, const char *what,
-			   size_t max)
+static const char *fmt_str(struct fmt_ctx *c, uint32_t off, const char *what, size_t max)
 {
 	const char *s;
 	size_t n;
@@ -36,8 +34,7 @@ static const char *fmt_str(struct fmt_ctx *c, uint32_t off, const char *what,
 	if (off >= c->str_len) {
 		char m[128];
 
-		(void)snprintf(m, sizeof(m), "%s string offset %u out of range",
-			       what, off);
+		(void)snprintf(m, sizeof(m), "%s string offset %u out of range", what, off);
 		(void)fmt_bad(c, m);
 		return NULL;
 	}
@@ -46,8 +43,7 @@ static const char *fmt_str(struct fmt_ctx *c, uint32_t off, const char *what,
 	if (n == c->str_len - off || n > max) {
 		char m[128];
 
-		(void)snprintf(m, sizeof(m), "%s string is unterminated or too long",
-			       what);
+		(void)snprintf(m, sizeof(m), "%s string is unterminated or too long", what);
 		(void)fmt_bad(c, m);
 		return NULL;
 	}
@@ -72,8 +68,8 @@ bool graft_patch_id_is_valid(const char *id)
 	return true;
 }
 
-static int get_section(struct graft_patch *p, struct fmt_ctx *c,
-		       const char *sname, const uint8_t **buf, size_t *len)
+static int get_section(struct graft_patch *p, struct fmt_ctx *c, const char *sname,
+		       const uint8_t **buf, size_t *len)
 {
 	GElf_Shdr sh;
 	Elf_Scn *scn = graft_elf_section(p->elf, sname, &sh);
@@ -82,8 +78,7 @@ static int get_section(struct graft_patch *p, struct fmt_ctx *c,
 	if (!scn) {
 		char m[96];
 
-		(void)snprintf(m, sizeof(m), "section %s is missing (not a graft patch?)",
-			       sname);
+		(void)snprintf(m, sizeof(m), "section %s is missing (not a graft patch?)", sname);
 		return fmt_bad(c, m);
 	}
 	if (sh.sh_type == SHT_NOBITS || graft_elf_section_data(scn, &d, len) < 0) {
@@ -97,8 +92,7 @@ static int get_section(struct graft_patch *p, struct fmt_ctx *c,
 }
 
 /* The replacement must be a defined function in an executable section. */
-static int check_new_symbol(struct graft_patch *p, struct fmt_ctx *c,
-			    const char *name)
+static int check_new_symbol(struct graft_patch *p, struct fmt_ctx *c, const char *name)
 {
 	struct graft_elf_sym s;
 	int n = graft_elf_symtab_lookup(p->elf, name, &s);
@@ -113,8 +107,7 @@ static int check_new_symbol(struct graft_patch *p, struct fmt_ctx *c,
 			       name);
 		return fmt_bad(c, m);
 	}
-	scn = (s.shndx && s.shndx < SHN_LORESERVE) ? elf_getscn(p->elf->elf, s.shndx)
-						   : NULL;
+	scn = (s.shndx && s.shndx < SHN_LORESERVE) ? elf_getscn(p->elf->elf, s.shndx) : NULL;
 	if (s.type != STT_FUNC || !scn || !gelf_getshdr(scn, &sh) ||
 	    !(sh.sh_flags & SHF_EXECINSTR) || s.value > sh.sh_size ||
 	    s.size > sh.sh_size - s.value) {
@@ -126,16 +119,14 @@ static int check_new_symbol(struct graft_patch *p, struct fmt_ctx *c,
 	return 0;
 }
 
-static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c,
-		       const struct graft_fmt_header *h)
+static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c, const struct graft_fmt_header *h)
 {
 	char m[GRAFT_PATCH_TEXT_MAX + 128];
 
 	if (h->nfuncs == 0)
 		return fmt_bad(c, "it replaces no function");
 	if (h->nfuncs > GRAFT_PATCH_FUNCS_MAX ||
-	    !range_ok(h->funcs_off, h->nfuncs, sizeof(struct graft_fmt_func),
-		      c->meta_len))
+	    !range_ok(h->funcs_off, h->nfuncs, sizeof(struct graft_fmt_func), c->meta_len))
 		return fmt_bad(c, "function table out of range");
 	p->funcs = calloc(h->nfuncs, sizeof(*p->funcs));
 	if (!p->funcs)
@@ -168,8 +159,7 @@ static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c,
 			return fmt_bad(c, m);
 		}
 		if (r.pre_len != want || !range_ok(r.pre_off, r.pre_len, 1, c->pre_len)) {
-			(void)snprintf(m, sizeof(m), "pre-image of '%s' out of range",
-				       f->old_name);
+			(void)snprintf(m, sizeof(m), "pre-image of '%s' out of range", f->old_name);
 			return fmt_bad(c, m);
 		}
 		f->pre = c->pre + r.pre_off;
@@ -192,8 +182,7 @@ static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c,
 	return 0;
 }
 
-static int parse_syms(struct graft_patch *p, struct fmt_ctx *c,
-		      const struct graft_fmt_header *h)
+static int parse_syms(struct graft_patch *p, struct fmt_ctx *c, const struct graft_fmt_header *h)
 {
 	if (h->nsyms > GRAFT_PATCH_SYMS_MAX ||
 	    !range_ok(h->syms_off, h->nsyms, sizeof(struct graft_fmt_sym), c->meta_len))
@@ -231,9 +220,10 @@ static int parse_header(struct graft_patch *p, struct fmt_ctx *c)
 	if (memcmp(h.magic, GRAFT_FMT_MAGIC, sizeof(h.magic)) != 0)
 		return fmt_bad(c, "bad magic in .graft.meta");
 	if (h.version != GRAFT_FMT_VERSION)
-		return graft_err_set(c->err, -ENOTSUP,
-				     "patch file '%s' has format version %u; this graft reads version %u",
-				     c->name, h.version, GRAFT_FMT_VERSION);
+		return graft_err_set(
+			c->err, -ENOTSUP,
+			"patch file '%s' has format version %u; this graft reads version %u",
+			c->name, h.version, GRAFT_FMT_VERSION);
 	if (h.header_size < sizeof(h) || h.header_size > c->meta_len)
 		return fmt_bad(c, "bad header size");
 	p->id = fmt_str(c, h.id, "patch id", GRAFT_PATCH_ID_MAX);
@@ -267,16 +257,16 @@ static int parse_header(struct graft_patch *p, struct fmt_ctx *c)
 	return parse_funcs(p, c, &h);
 }
 
-int graft_patch_parse(uint8_t *buf, size_t len, const char *name,
-		      struct graft_patch **out, struct graft_err *err)
+int graft_patch_parse(uint8_t *buf, size_t len, const char *name, struct graft_patch **out,
+		      struct graft_err *err)
 {
 	struct graft_patch *p;
-	struct fmt_ctx c = { .name = name, .err = err };
+	struct fmt_ctx c = {.name = name, .err = err};
 	int r;
 
 	if (len > GRAFT_PATCH_FILE_MAX)
-		return graft_err_set(err, -EFBIG, "patch file '%s' is larger than %u bytes",
-				     name, GRAFT_PATCH_FILE_MAX);
+		return graft_err_set(err, -EFBIG, "patch file '%s' is larger than %u bytes", name,
+				     GRAFT_PATCH_FILE_MAX);
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->path = strdup(name))) {
 		free(p);
@@ -311,8 +301,7 @@ fail:
 	return r;
 }
 
-int graft_patch_load(const char *path, struct graft_patch **out,
-		     struct graft_err *err)
+int graft_patch_load(const char *path, struct graft_patch **out, struct graft_err *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
@@ -340,8 +329,7 @@ void graft_patch_free(struct graft_patch *p)
 	free(p);
 }
 
-const struct graft_patch_sym *graft_patch_find_sym(const struct graft_patch *p,
-						   const char *name)
+const struct graft_patch_sym *graft_patch_find_sym(const struct graft_patch *p, const char *name)
 {
 	for (size_t i = 0; i < p->nsyms; i++)
 		if (strcmp(p->syms[i].name, name) == 0)

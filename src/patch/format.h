@@ -15,30 +15,30 @@
 #include "elf/elf.h"
 #include "proc/proc.h"
 
-#define GRAFT_FMT_MAGIC "GRAFTPT\0"
+#define GRAFT_FMT_MAGIC	  "GRAFTPT\0"
 #define GRAFT_FMT_VERSION 1
 
 #define GRAFT_FMT_SEC_META ".graft.meta"
-#define GRAFT_FMT_SEC_STR ".graft.str"
-#define GRAFT_FMT_SEC_PRE ".graft.pre"
+#define GRAFT_FMT_SEC_STR  ".graft.str"
+#define GRAFT_FMT_SEC_PRE  ".graft.pre"
 
 /* Limits a reader enforces; a file beyond them is refused. */
-#define GRAFT_PATCH_FILE_MAX (64u << 20)
-#define GRAFT_PATCH_FUNCS_MAX 4096u
-#define GRAFT_PATCH_SYMS_MAX 4096u
-#define GRAFT_PATCH_CVES_MAX 256u
+#define GRAFT_PATCH_FILE_MAX	  (64u << 20)
+#define GRAFT_PATCH_FUNCS_MAX	  4096u
+#define GRAFT_PATCH_SYMS_MAX	  4096u
+#define GRAFT_PATCH_CVES_MAX	  256u
 #define GRAFT_PATCH_FUNC_SIZE_MAX (1u << 20)
-#define GRAFT_PATCH_ID_MAX 64u
-#define GRAFT_PATCH_TEXT_MAX 1024u /* description, names */
+#define GRAFT_PATCH_ID_MAX	  64u
+#define GRAFT_PATCH_TEXT_MAX	  1024u /* description, names */
 
 #define GRAFT_FUNC_PADDED 1u /* shorter than a jump; bytes after are padding */
-#define GRAFT_SYM_TLS 1u     /* offset is within the target's TLS segment */
+#define GRAFT_SYM_TLS	  1u /* offset is within the target's TLS segment */
 
 struct graft_fmt_header {
 	char magic[8];
 	uint32_t version;
 	uint32_t header_size;
-	uint32_t id;          /* string offsets into .graft.str */
+	uint32_t id; /* string offsets into .graft.str */
 	uint32_t description;
 	uint32_t target_name;
 	uint32_t build_id_len;
@@ -52,14 +52,14 @@ struct graft_fmt_header {
 struct graft_fmt_func {
 	uint64_t old_offset; /* st_value in the target: address = bias + this */
 	uint32_t old_size;
-	uint32_t old_name;   /* string */
-	uint32_t new_name;   /* string: a function symbol of this object */
+	uint32_t old_name;	   /* string */
+	uint32_t new_name;	   /* string: a function symbol of this object */
 	uint32_t pre_off, pre_len; /* in .graft.pre */
 	uint32_t flags;
 };
 
 struct graft_fmt_sym {
-	uint32_t name;  /* an undefined symbol of this object */
+	uint32_t name; /* an undefined symbol of this object */
 	uint32_t flags;
 	uint64_t target_offset;
 };
@@ -97,17 +97,15 @@ struct graft_patch {
 };
 
 /* Parse and validate untrusted bytes; takes ownership of buf on success. */
-int graft_patch_parse(uint8_t *buf, size_t len, const char *name,
-		      struct graft_patch **out, struct graft_err *err);
-int graft_patch_load(const char *path, struct graft_patch **out,
-		     struct graft_err *err);
+int graft_patch_parse(uint8_t *buf, size_t len, const char *name, struct graft_patch **out,
+		      struct graft_err *err);
+int graft_patch_load(const char *path, struct graft_patch **out, struct graft_err *err);
 void graft_patch_free(struct graft_patch *p);
 static inline void graft_patch_freep(struct graft_patch **p)
 {
 	graft_patch_free(*p);
 }
-const struct graft_patch_sym *graft_patch_find_sym(const struct graft_patch *p,
-						   const char *name);
+const struct graft_patch_sym *graft_patch_find_sym(const struct graft_patch *p, const char *name);
 bool graft_patch_id_is_valid(const char *id);
 
 #endif

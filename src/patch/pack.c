@@ -59,7 +59,7 @@ struct manifest {
 	size_t nrep;
 	struct {
 		char *name;
-		char *to;    /* target symbol, or NULL with off */
+		char *to; /* target symbol, or NULL with off */
 		uint64_t off;
 		bool external;
 	} bind[GRAFT_PATCH_SYMS_MAX];
@@ -130,14 +130,14 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 			rest++;
 		for (char *e = rest + strlen(rest); e > rest && isspace((unsigned char)e[-1]);)
 			*--e = '\0';
-#define DUP_ONCE(field)                                                           \
-	do {                                                                      \
-		if (m->field) {                                                   \
-			r = graft_err_set(err, -EINVAL, "%s:%u: '%s' given twice", path, \
-					  lineno, key);                           \
-			goto fail;                                                \
-		}                                                                 \
-		m->field = strdup(rest);                                          \
+#define DUP_ONCE(field)                                                                          \
+	do {                                                                                     \
+		if (m->field) {                                                                  \
+			r = graft_err_set(err, -EINVAL, "%s:%u: '%s' given twice", path, lineno, \
+					  key);                                                  \
+			goto fail;                                                               \
+		}                                                                                \
+		m->field = strdup(rest);                                                         \
 	} while (0)
 		if (!strcmp(key, "id")) {
 			DUP_ONCE(id);
@@ -163,10 +163,11 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 			b = b ? b + strspn(b, " \t") : NULL;
 			if (!a || (strcmp(key, "extern") && (!b || !*b)) ||
 			    (!strcmp(key, "extern") && b && *b)) {
-				r = graft_err_set(err, -EINVAL, "%s:%u: usage: %s", path, lineno,
-						  !strcmp(key, "replace") ? "replace OLD[@0xADDR] NEW"
-						  : !strcmp(key, "bind")  ? "bind NAME TARGET_SYMBOL|0xOFFSET"
-									  : "extern NAME");
+				r = graft_err_set(
+					err, -EINVAL, "%s:%u: usage: %s", path, lineno,
+					!strcmp(key, "replace") ? "replace OLD[@0xADDR] NEW"
+					: !strcmp(key, "bind")	? "bind NAME TARGET_SYMBOL|0xOFFSET"
+								: "extern NAME");
 				goto fail;
 			}
 			if (!strcmp(key, "replace")) {
@@ -192,19 +193,24 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 				m->nbind++;
 			}
 		} else {
-			r = graft_err_set(err, -EINVAL, "%s:%u: unknown key '%s'", path, lineno, key);
+			r = graft_err_set(err, -EINVAL, "%s:%u: unknown key '%s'", path, lineno,
+					  key);
 			goto fail;
 		}
 #undef DUP_ONCE
 	}
 	if (!m->id || !m->target || !m->object || !m->nrep) {
 		r = graft_err_set(err, -EINVAL, "%s: missing %s", path,
-				  !m->id ? "'id'" : !m->target ? "'target'" : !m->object ? "'object'" : "'replace' lines");
+				  !m->id       ? "'id'"
+				  : !m->target ? "'target'"
+				  : !m->object ? "'object'"
+					       : "'replace' lines");
 		goto fail;
 	}
 	if (!graft_patch_id_is_valid(m->id)) {
-		r = graft_err_set(err, -EINVAL, "%s: id '%s' must be 1-64 characters of [A-Za-z0-9._+-]",
-				  path, m->id);
+		r = graft_err_set(err, -EINVAL,
+				  "%s: id '%s' must be 1-64 characters of [A-Za-z0-9._+-]", path,
+				  m->id);
 		goto fail;
 	}
 	if (!m->description)
@@ -238,7 +244,7 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 		     struct pack_out *o, struct strbuf *funcs, struct graft_err *err)
 {
 	for (size_t i = 0; i < m->nrep; i++) {
-		struct graft_fmt_func f = { 0 };
+		struct graft_fmt_func f = {0};
 		struct graft_elf_sym s, ns;
 		_cleanup_free_ uint8_t *img = NULL;
 		int n = graft_elf_symtab_lookup(tgt, m->rep[i].old, &s);
@@ -247,7 +253,8 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 			const char *fn = graft_elf_func_at(tgt, m->rep[i].at, &s);
 
 			if (!fn || strcmp(fn, m->rep[i].old) != 0 || s.value != m->rep[i].at)
-				return graft_err_set(err, -ENOENT, "no function '%s' at 0x%" PRIx64 " in '%s'",
+				return graft_err_set(err, -ENOENT,
+						     "no function '%s' at 0x%" PRIx64 " in '%s'",
 						     m->rep[i].old, m->rep[i].at, tgt->name);
 			n = 1;
 		}
@@ -255,24 +262,30 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 			return graft_err_set(err, -ENOENT, "function '%s' not found in '%s'",
 					     m->rep[i].old, tgt->name);
 		if (n > 1)
-			return graft_err_set(err, -EINVAL,
-					     "'%s' is defined %d times in '%s'; write 'replace %s@0xADDRESS %s'",
-					     m->rep[i].old, n, tgt->name, m->rep[i].old, m->rep[i].new_);
+			return graft_err_set(
+				err, -EINVAL,
+				"'%s' is defined %d times in '%s'; write 'replace %s@0xADDRESS %s'",
+				m->rep[i].old, n, tgt->name, m->rep[i].old, m->rep[i].new_);
 		if (s.type != STT_FUNC || s.size == 0)
-			return graft_err_set(err, -EINVAL, "'%s' in '%s' is not a function with a size",
+			return graft_err_set(err, -EINVAL,
+					     "'%s' in '%s' is not a function with a size",
 					     m->rep[i].old, tgt->name);
 		if (s.size > GRAFT_PATCH_FUNC_SIZE_MAX)
-			return graft_err_set(err, -E2BIG, "function '%s' is too large", m->rep[i].old);
+			return graft_err_set(err, -E2BIG, "function '%s' is too large",
+					     m->rep[i].old);
 		if (graft_elf_symtab_lookup(obj, m->rep[i].new_, &ns) != 1 || ns.type != STT_FUNC ||
 		    ns.shndx == SHN_UNDEF)
-			return graft_err_set(err, -ENOENT, "replacement '%s' is not a function defined in the object",
-					     m->rep[i].new_);
+			return graft_err_set(
+				err, -ENOENT,
+				"replacement '%s' is not a function defined in the object",
+				m->rep[i].new_);
 		f.old_offset = s.value;
 		f.old_size = (uint32_t)s.size;
 		f.pre_len = s.size < 5 ? 5 : (uint32_t)s.size;
 		img = malloc(f.pre_len);
 		if (!img || graft_elf_read_vaddr(tgt, s.value, img, f.pre_len) < 0)
-			return graft_err_set(err, -EIO, "cannot read '%s' from '%s'", m->rep[i].old, tgt->name);
+			return graft_err_set(err, -EIO, "cannot read '%s' from '%s'", m->rep[i].old,
+					     tgt->name);
 		if (s.size < 5) {
 			/* alignment padding belongs to no symbol: nothing jumps there */
 			for (uint64_t k = s.size; k < 5; k++) {
@@ -280,7 +293,9 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 
 				if (graft_elf_func_at(tgt, s.value + k, &other))
 					return graft_err_set(err, -EINVAL,
-							     "function '%s' is %" PRIu64 " bytes, too short for a jump, and the bytes after it are not padding",
+							     "function '%s' is %" PRIu64
+							     " bytes, too short for a jump, and "
+							     "the bytes after it are not padding",
 							     m->rep[i].old, s.size);
 			}
 			f.flags |= GRAFT_FUNC_PADDED;
@@ -310,7 +325,7 @@ static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf 
 	if (!d || !sh.sh_entsize)
 		return graft_err_set(err, -EINVAL, "'%s' has no symbol table", obj->name);
 	for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
-		struct graft_fmt_sym fs = { 0 };
+		struct graft_fmt_sym fs = {0};
 		struct graft_elf_sym ts;
 		const char *name;
 		GElf_Sym s;
@@ -331,11 +346,12 @@ static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf 
 			} else if (m->bind[b].to) {
 				n = graft_elf_symtab_lookup(tgt, m->bind[b].to, &ts);
 				if (n != 1)
-					return graft_err_set(err, -ENOENT, "bind %s: '%s' is %s in '%s'",
-							     name, m->bind[b].to, n ? "ambiguous" : "not found",
-							     tgt->name);
+					return graft_err_set(
+						err, -ENOENT, "bind %s: '%s' is %s in '%s'", name,
+						m->bind[b].to, n ? "ambiguous" : "not found",
+						tgt->name);
 			} else {
-				ts = (struct graft_elf_sym){ .value = m->bind[b].off };
+				ts = (struct graft_elf_sym){.value = m->bind[b].off};
 				n = 1;
 			}
 		}
@@ -343,8 +359,10 @@ static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf 
 			n = graft_elf_symtab_lookup(tgt, name, &ts);
 			if (n > 1)
 				return graft_err_set(err, -EINVAL,
-						     "'%s' is defined %d times in '%s' (static in several files); "
-						     "add 'bind %s 0xOFFSET' to the manifest", name, n, tgt->name, name);
+						     "'%s' is defined %d times in '%s' (static in "
+						     "several files); "
+						     "add 'bind %s 0xOFFSET' to the manifest",
+						     name, n, tgt->name, name);
 		}
 		if (n <= 0) {
 			sum->nexternal++;
@@ -389,11 +407,11 @@ static int add_section(Elf *elf, size_t shstrndx, struct strbuf *names, const ch
 	return 0;
 }
 
-static int write_patch(const char *objpath, const char *out, struct pack_out *o,
-		       size_t *size, struct graft_err *err)
+static int write_patch(const char *objpath, const char *out, struct pack_out *o, size_t *size,
+		       struct graft_err *err)
 {
 	_cleanup_free_ char *tmp = NULL, *objbuf = NULL;
-	struct strbuf names = { 0 };
+	struct strbuf names = {0};
 	_cleanup_close_ int fd = -1;
 	size_t objlen, shstrndx;
 	GElf_Ehdr ehdr;
@@ -427,8 +445,10 @@ static int write_patch(const char *objpath, const char *out, struct pack_out *o,
 		GElf_Shdr sh;
 
 		while ((scn = elf_nextscn(elf, scn)))
-			if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_NOBITS && !elf_getdata(scn, NULL))) {
-				r = graft_err_set(err, -EINVAL, "'%s': %s", objpath, elf_errmsg(-1));
+			if (!gelf_getshdr(scn, &sh) ||
+			    (sh.sh_type != SHT_NOBITS && !elf_getdata(scn, NULL))) {
+				r = graft_err_set(err, -EINVAL, "'%s': %s", objpath,
+						  elf_errmsg(-1));
 				goto fail;
 			}
 	}
@@ -476,8 +496,8 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	_cleanup_(graft_elf_freep) struct graft_elf *tgt = NULL;
 	_cleanup_(graft_elf_freep) struct graft_elf *obj = NULL;
 	_cleanup_close_ int tfd = -1, ofd = -1;
-	struct pack_out o = { 0 };
-	struct strbuf funcs = { 0 }, syms = { 0 }, cves = { 0 };
+	struct pack_out o = {0};
+	struct strbuf funcs = {0}, syms = {0}, cves = {0};
 	struct graft_fmt_header *h = &o.h;
 	int r;
 
@@ -488,7 +508,8 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	    (r = open_elf_file(m->object, &ofd, &obj, err)) < 0)
 		goto out;
 	if (obj->ehdr.e_type != ET_REL) {
-		r = graft_err_set(err, -EINVAL, "'%s' is not a relocatable object (compile with -c)", m->object);
+		r = graft_err_set(err, -EINVAL,
+				  "'%s' is not a relocatable object (compile with -c)", m->object);
 		goto out;
 	}
 	memcpy(h->magic, GRAFT_FMT_MAGIC, sizeof(h->magic));
@@ -496,7 +517,8 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	h->header_size = sizeof(*h);
 	r = graft_elf_build_id(tgt, h->build_id, sizeof(h->build_id));
 	if (r <= 0) {
-		r = graft_err_set(err, -EINVAL, "'%s' has no GNU build-id (link it with -Wl,--build-id)",
+		r = graft_err_set(err, -EINVAL,
+				  "'%s' has no GNU build-id (link it with -Wl,--build-id)",
 				  m->target);
 		goto out;
 	}
@@ -528,7 +550,8 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	{
 		static const uint8_t zeros[8];
 
-		if (sb_add(&o.meta, h, sizeof(*h), NULL) < 0 || sb_add(&o.meta, cves.b, cves.n, NULL) < 0 ||
+		if (sb_add(&o.meta, h, sizeof(*h), NULL) < 0 ||
+		    sb_add(&o.meta, cves.b, cves.n, NULL) < 0 ||
 		    sb_add(&o.meta, zeros, GRAFT_ALIGN_UP(cves.n, 8) - cves.n, NULL) < 0 ||
 		    sb_add(&o.meta, syms.b, syms.n, NULL) < 0 ||
 		    sb_add(&o.meta, funcs.b, funcs.n, NULL) < 0) {

@@ -15,7 +15,7 @@ struct graft_pack_summary {
 	size_t size;
 };
 
-int graft_pack(const char *manifest, const char *out,
-	       struct graft_pack_summary *sum, struct graft_err *err);
+int graft_pack(const char *manifest, const char *out, struct graft_pack_summary *sum,
+	       struct graft_err *err);
 
 #endif

@@ -29,8 +29,7 @@ static bool is_region_map(const struct graft_map *m)
 {
 	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
 
-	return m->path && m->offset == 0 &&
-	       strncmp(m->path, pfx, sizeof(pfx) - 1) == 0;
+	return m->path && m->offset == 0 && strncmp(m->path, pfx, sizeof(pfx) - 1) == 0;
 }
 
 static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
@@ -40,13 +39,11 @@ static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
 
 	if (graft_mem_read(memfd, addr, &h, sizeof(h), NULL) < 0)
 		return -EIO;
-	if (memcmp(h.magic, GRAFT_REGION_MAGIC, 8) != 0 ||
-	    h.version != GRAFT_REGION_VERSION || h.nfuncs == 0 ||
-	    h.nfuncs > REGION_FUNCS_MAX)
+	if (memcmp(h.magic, GRAFT_REGION_MAGIC, 8) != 0 || h.version != GRAFT_REGION_VERSION ||
+	    h.nfuncs == 0 || h.nfuncs > REGION_FUNCS_MAX)
 		return -EINVAL;
 	need = sizeof(h) + (size_t)h.nfuncs * sizeof(struct graft_region_func);
-	if (h.hdr_size < need || h.hdr_size > h.region_size ||
-	    h.build_id_len > GRAFT_BUILD_ID_MAX)
+	if (h.hdr_size < need || h.hdr_size > h.region_size || h.build_id_len > GRAFT_BUILD_ID_MAX)
 		return -EINVAL;
 	full = malloc(need);
 	if (!full)
@@ -65,10 +62,9 @@ static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
 }
 
 int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
-		      struct graft_regions *out, size_t *bad,
-		      struct graft_err *err)
+		      struct graft_regions *out, size_t *bad, struct graft_err *err)
 {
-	struct graft_regions r = { 0 };
+	struct graft_regions r = {0};
 	size_t cap = 0;
 
 	(void)pid;
@@ -96,8 +92,7 @@ int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
 	return 0;
 }
 
-const struct graft_region *graft_region_find(const struct graft_regions *r,
-					     const char *patch_id)
+const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->v[i].hdr->patch_id, patch_id) == 0)
@@ -105,10 +100,8 @@ const struct graft_region *graft_region_find(const struct graft_regions *r,
 	return NULL;
 }
 
-const struct graft_region *graft_region_owning_jump(const struct graft_regions *r,
-						    uint64_t addr,
-						    const uint8_t *bytes,
-						    size_t *func_index)
+const struct graft_region *graft_region_owning_jump(const struct graft_regions *r, uint64_t addr,
+						    const uint8_t *bytes, size_t *func_index)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		const struct graft_region_hdr *h = r->v[i].hdr;

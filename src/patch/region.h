@@ -14,10 +14,10 @@
 
 #include "proc/proc.h"
 
-#define GRAFT_REGION_MAGIC "GRAFTRGN"
+#define GRAFT_REGION_MAGIC   "GRAFTRGN"
 #define GRAFT_REGION_VERSION 1
-#define GRAFT_MEMFD_PREFIX "graft:"
-#define GRAFT_JUMP_SIZE 5
+#define GRAFT_MEMFD_PREFIX   "graft:"
+#define GRAFT_JUMP_SIZE	     5
 
 enum graft_region_state {
 	GRAFT_REGION_PREPARED = 1, /* mapped, jumps not written (or taken out) */
@@ -37,7 +37,7 @@ struct graft_region_hdr {
 	uint32_t version;
 	uint32_t hdr_size; /* bytes, including funcs[] */
 	uint64_t region_size;
-	uint64_t seq;        /* order of application in this process */
+	uint64_t seq;	     /* order of application in this process */
 	uint64_t applied_ns; /* CLOCK_REALTIME */
 	uint64_t stop_ns;    /* how long the process was stopped to apply */
 	uint32_t state;
@@ -69,16 +69,12 @@ struct graft_regions {
  * unreadable or inconsistent are skipped (and counted in *bad if non-NULL).
  */
 int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
-		      struct graft_regions *out, size_t *bad,
-		      struct graft_err *err);
+		      struct graft_regions *out, size_t *bad, struct graft_err *err);
 void graft_regions_free(struct graft_regions *r);
-const struct graft_region *graft_region_find(const struct graft_regions *r,
-					     const char *patch_id);
+const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id);
 /* Region whose jump currently sits at addr (an applied patch), or NULL. */
-const struct graft_region *graft_region_owning_jump(const struct graft_regions *r,
-						    uint64_t addr,
-						    const uint8_t *bytes,
-						    size_t *func_index);
+const struct graft_region *graft_region_owning_jump(const struct graft_regions *r, uint64_t addr,
+						    const uint8_t *bytes, size_t *func_index);
 /* Encode "jmp rel32" from at to dest; -ERANGE if out of reach. */
 int graft_jump_encode(uint64_t at, uint64_t dest, uint8_t out[GRAFT_JUMP_SIZE]);
 

@@ -46,7 +46,8 @@ static int revert_commit(void *ctx, struct graft_pt_world *w, struct graft_err *
 			return r;
 		if (memcmp(cur, h->funcs[i].jump, sizeof(cur)) != 0)
 			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
-					      "function '%s' changed during the revert", h->funcs[i].name);
+					      "function '%s' changed during the revert",
+					      h->funcs[i].name);
 	}
 	for (; done < h->nfuncs; done++) {
 		const struct graft_region_func *f = &h->funcs[done];
@@ -67,7 +68,8 @@ undo:
 
 		if (c->live[done] &&
 		    graft_mem_write(c->memfd, f->old_addr, f->jump, GRAFT_JUMP_SIZE, NULL) < 0)
-			graft_warn("cannot put back the jump of '%s' in pid %d", f->name, (int)c->pid);
+			graft_warn("cannot put back the jump of '%s' in pid %d", f->name,
+				   (int)c->pid);
 	}
 	return r;
 }
@@ -97,10 +99,13 @@ static int revert_check_order(pid_t pid, int memfd, const struct graft_regions *
 		top = graft_region_owning_jump(all, f->old_addr, cur, NULL);
 		if (top)
 			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EBUSY,
-					      "patch '%s' is applied on top of '%s' in function '%s'; revert '%s' first",
-					      top->hdr->patch_id, h->patch_id, f->name, top->hdr->patch_id);
+					      "patch '%s' is applied on top of '%s' in function "
+					      "'%s'; revert '%s' first",
+					      top->hdr->patch_id, h->patch_id, f->name,
+					      top->hdr->patch_id);
 		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EILSEQ,
-				      "function '%s' in pid %d was changed by someone other than graft; not reverting",
+				      "function '%s' in pid %d was changed by someone other than "
+				      "graft; not reverting",
 				      f->name, (int)pid);
 	}
 	return 0;
@@ -110,7 +115,7 @@ static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
 			 const struct graft_region *reg)
 {
 	struct graft_rsys rs;
-	struct graft_err e = { 0 };
+	struct graft_err e = {0};
 
 	if (graft_rsys_begin(pid, memfd, maps, &rs, &e) < 0) {
 		graft_warn("pid %d: patch '%s' is out, but its region stays mapped: %s", (int)pid,
@@ -126,8 +131,8 @@ static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
 int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *opts,
 		 struct graft_op_result *res, struct graft_err *err)
 {
-	struct graft_maps maps = { 0 };
-	struct graft_regions regs = { 0 };
+	struct graft_maps maps = {0};
+	struct graft_regions regs = {0};
 	_cleanup_close_ int memfd = -1;
 	_cleanup_free_ bool *live = NULL;
 	_cleanup_free_ struct graft_busy_range *ranges = NULL;
@@ -166,20 +171,25 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	if (r < 0)
 		goto out;
 	if (nlive) {
-		struct revert_ctx c = { pid, memfd, reg, live };
+		struct revert_ctx c = {pid, memfd, reg, live};
 		struct graft_stw s;
 
 		for (uint32_t i = 0; i < h->nfuncs; i++) {
 			const struct graft_region_func *f = &h->funcs[i];
 
-			ranges[i] = (struct graft_busy_range){ f->new_addr, f->new_addr + f->new_size,
-							       false, f->name };
+			ranges[i] = (struct graft_busy_range){
+				f->new_addr, f->new_addr + f->new_size, false, f->name};
 		}
 		(void)snprintf(what, sizeof(what), "code of patch '%s'", h->patch_id);
-		ranges[h->nfuncs] = (struct graft_busy_range){ h->code_start, h->code_end, false, what };
-		s = (struct graft_stw){ .pid = pid, .memfd = memfd, .ranges = ranges,
-					.nranges = h->nfuncs + 1, .timeout_ms = opts->timeout_ms,
-					.commit = revert_commit, .ctx = &c };
+		ranges[h->nfuncs] =
+			(struct graft_busy_range){h->code_start, h->code_end, false, what};
+		s = (struct graft_stw){.pid = pid,
+				       .memfd = memfd,
+				       .ranges = ranges,
+				       .nranges = h->nfuncs + 1,
+				       .timeout_ms = opts->timeout_ms,
+				       .commit = revert_commit,
+				       .ctx = &c};
 		r = graft_stw_run(&s, err);
 		res->stop_ns = s.stop_ns;
 		res->attempts = s.attempts;
@@ -191,6 +201,10 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	res->region_addr = reg->addr;
 	revert_unmap(pid, memfd, &maps, reg);
 out:
+	if (r < 0 && !graft_proc_is_alive(pid)) {
+		graft_err_clear(err);
+		r = graft_err_set(err, -ESRCH, "process %d exited during the revert", (int)pid);
+	}
 	graft_regions_free(&regs);
 	graft_maps_free(&maps);
 	return r;
@@ -205,8 +219,8 @@ static int cmp_seq_desc(const void *a, const void *b)
 
 int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err)
 {
-	struct graft_maps maps = { 0 };
-	struct graft_regions regs = { 0 };
+	struct graft_maps maps = {0};
+	struct graft_regions regs = {0};
 	_cleanup_close_ int memfd = -1;
 	char **v;
 	int r;

@@ -33,8 +33,7 @@ struct busy_hit {
 	bool by_ip;
 };
 
-static const struct graft_busy_range *range_hit(const struct graft_stw *s,
-						uint64_t v, bool is_ip)
+static const struct graft_busy_range *range_hit(const struct graft_stw *s, uint64_t v, bool is_ip)
 {
 	for (size_t i = 0; i < s->nranges; i++) {
 		const struct graft_busy_range *r = &s->ranges[i];
@@ -51,9 +50,8 @@ static const struct graft_busy_range *range_hit(const struct graft_stw *s,
 }
 
 static int check_thread(struct graft_stw *s, struct graft_maps *maps,
-			const struct graft_pt_thread *t, uint64_t lo_all,
-			uint64_t hi_all, uint64_t **bufp, size_t *cap,
-			struct busy_hit *hit, struct graft_err *err)
+			const struct graft_pt_thread *t, uint64_t lo_all, uint64_t hi_all,
+			uint64_t **bufp, size_t *cap, struct busy_hit *hit, struct graft_err *err)
 {
 	const struct graft_busy_range *r;
 	const struct graft_map *m;
@@ -61,7 +59,7 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 
 	r = range_hit(s, t->regs.rip, true);
 	if (r) {
-		*hit = (struct busy_hit){ t->tid, r->name, true };
+		*hit = (struct busy_hit){t->tid, r->name, true};
 		return 1;
 	}
 	m = graft_maps_find(maps, sp);
@@ -76,7 +74,8 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 		m = graft_maps_find(maps, sp);
 		if (!m)
 			return graft_err_set(err, -EFAULT,
-					     "thread %d has its stack pointer 0x%" PRIx64 " outside any mapping",
+					     "thread %d has its stack pointer 0x%" PRIx64
+					     " outside any mapping",
 					     (int)t->tid, sp);
 	}
 	len = m->end - sp;
@@ -100,16 +99,15 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 			continue;
 		r = range_hit(s, w, false);
 		if (r) {
-			*hit = (struct busy_hit){ t->tid, r->name, false };
+			*hit = (struct busy_hit){t->tid, r->name, false};
 			return 1;
 		}
 	}
 	return 0;
 }
 
-static int check_all(struct graft_stw *s, struct graft_maps *maps,
-		     struct graft_pt_world *w, struct busy_hit *hit,
-		     struct graft_err *err)
+static int check_all(struct graft_stw *s, struct graft_maps *maps, struct graft_pt_world *w,
+		     struct busy_hit *hit, struct graft_err *err)
 {
 	uint64_t lo_all = UINT64_MAX, hi_all = 0;
 	_cleanup_free_ uint64_t *buf = NULL;
@@ -146,7 +144,7 @@ struct sched_saved {
 
 static void boost_begin(struct sched_saved *s)
 {
-	struct sched_param rt = { .sched_priority = 10 };
+	struct sched_param rt = {.sched_priority = 10};
 
 	s->boosted = false;
 	s->policy = sched_getscheduler(0);
@@ -163,7 +161,7 @@ static void boost_end(const struct sched_saved *s)
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -172,9 +170,9 @@ static void sleep_ms(unsigned ms)
 int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 {
 	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
-	struct graft_maps maps = { 0 };
+	struct graft_maps maps = {0};
 	unsigned backoff = 1;
-	struct busy_hit hit = { 0 };
+	struct busy_hit hit = {0};
 	int r;
 
 	r = graft_proc_read_maps(s->pid, &maps, err);
@@ -211,10 +209,12 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 			break;
 		/* busy */
 		if (graft_now_ns() >= deadline) {
-			r = graft_err_setk(err, GRAFT_ERR_UNSAFE, -EBUSY,
-					   "function '%s' is %s in thread %d (still busy after %" PRIu64 " ms, %u attempts)",
-					   hit.name, hit.by_ip ? "running" : "on the stack",
-					   (int)hit.tid, s->timeout_ms, s->attempts);
+			r = graft_err_setk(
+				err, GRAFT_ERR_UNSAFE, -EBUSY,
+				"function '%s' is %s in thread %d (still busy after %" PRIu64
+				" ms, %u attempts)",
+				hit.name, hit.by_ip ? "running" : "on the stack", (int)hit.tid,
+				s->timeout_ms, s->attempts);
 			break;
 		}
 		sleep_ms(backoff);

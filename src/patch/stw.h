@@ -27,8 +27,7 @@ struct graft_busy_range {
 	const char *name; /* for the refusal message */
 };
 
-typedef int (*graft_commit_fn)(void *ctx, struct graft_pt_world *w,
-			       struct graft_err *err);
+typedef int (*graft_commit_fn)(void *ctx, struct graft_pt_world *w, struct graft_err *err);
 
 struct graft_stw {
 	pid_t pid;
@@ -39,7 +38,7 @@ struct graft_stw {
 	graft_commit_fn commit;
 	void *ctx;
 	/* results */
-	uint64_t stop_ns;   /* stop time of the attempt that committed */
+	uint64_t stop_ns; /* stop time of the attempt that committed */
 	unsigned attempts;
 	size_t nthreads;
 };

@@ -52,8 +52,8 @@ static int maps_parse_line(char *line, struct graft_map *m)
 	int consumed = 0;
 
 	memset(m, 0, sizeof(*m));
-	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end,
-		   perms, &off, &maj, &min, &ino, &consumed) != 7)
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms, &off, &maj, &min,
+		   &ino, &consumed) != 7)
 		return -EINVAL;
 	m->start = start;
 	m->end = end;
@@ -76,11 +76,10 @@ static int maps_parse_line(char *line, struct graft_map *m)
 	return 0;
 }
 
-int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
-			 struct graft_err *err)
+int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct graft_maps m = { 0 };
+	struct graft_maps m = {0};
 	size_t cap = 0;
 	char path[64];
 	char *save = NULL;
@@ -90,8 +89,7 @@ int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
 	r = graft_read_file(path, MAPS_MAX, &buf, NULL, err);
 	if (r < 0)
 		return r;
-	for (char *line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (graft_grow((void **)&m.v, &cap, m.n + 1, sizeof(*m.v)) < 0) {
 			graft_maps_free(&m);
 			return graft_err_set(err, -ENOMEM, "out of memory");
@@ -107,8 +105,7 @@ int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
 	return 0;
 }
 
-const struct graft_map *graft_maps_find(const struct graft_maps *m,
-					uint64_t addr)
+const struct graft_map *graft_maps_find(const struct graft_maps *m, uint64_t addr)
 {
 	size_t lo = 0, hi = m->n;
 
@@ -136,26 +133,23 @@ void graft_objects_free(struct graft_objects *o)
 	o->n = 0;
 }
 
-int graft_proc_open_object(pid_t pid, const struct graft_object *obj,
-			   struct graft_err *err)
+int graft_proc_open_object(pid_t pid, const struct graft_object *obj, struct graft_err *err)
 {
 	char path[96];
 	int fd;
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
-		       (int)pid, obj->map0_start, obj->map0_end);
+	(void)snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid,
+		       obj->map0_start, obj->map0_end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return graft_err_set(err, -errno, "cannot open %s (%s): %s",
-				     path, obj->path ? obj->path : "?",
-				     strerror(errno));
+		return graft_err_set(err, -errno, "cannot open %s (%s): %s", path,
+				     obj->path ? obj->path : "?", strerror(errno));
 	return fd;
 }
 
 static bool is_pseudo_path(const char *p)
 {
-	return !p || p[0] != '/' || strncmp(p, "/memfd:", 7) == 0 ||
-	       strncmp(p, "/dev/", 5) == 0;
+	return !p || p[0] != '/' || strncmp(p, "/memfd:", 7) == 0 || strncmp(p, "/dev/", 5) == 0;
 }
 
 static int object_fill(pid_t pid, struct graft_object *obj)
@@ -180,10 +174,10 @@ static int object_fill(pid_t pid, struct graft_object *obj)
 	return 0;
 }
 
-int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
-		       struct graft_objects *out, struct graft_err *err)
+int graft_proc_objects(pid_t pid, const struct graft_maps *maps, struct graft_objects *out,
+		       struct graft_err *err)
 {
-	struct graft_objects o = { 0 };
+	struct graft_objects o = {0};
 	size_t cap = 0;
 	char exe[4096];
 	char link[64];
@@ -200,8 +194,7 @@ int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
 		if (is_pseudo_path(m->path) || m->inode == 0)
 			continue;
 		for (size_t j = 0; j < o.n; j++)
-			if (o.v[j].inode == m->inode &&
-			    o.v[j].dev_major == m->dev_major &&
+			if (o.v[j].inode == m->inode && o.v[j].dev_major == m->dev_major &&
 			    o.v[j].dev_minor == m->dev_minor)
 				obj = &o.v[j];
 		if (obj) {
@@ -232,8 +225,7 @@ int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
 		{
 			/* exe may carry " (deleted)"; compare the prefix */
 			size_t el = strlen(exe);
-			obj->is_exec = el && strncmp(obj->path, exe, el) == 0 &&
-				       o.n == 0;
+			obj->is_exec = el && strncmp(obj->path, exe, el) == 0 && o.n == 0;
 		}
 		o.n++;
 	}
@@ -255,8 +247,7 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	if (!d)
-		return graft_err_set(err, -errno, "no process %d: %s", (int)pid,
-				     strerror(errno));
+		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;

@@ -28,19 +28,17 @@ struct graft_maps {
 	size_t n;
 };
 
-int graft_proc_read_maps(pid_t pid, struct graft_maps *out,
-			 struct graft_err *err);
+int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err);
 void graft_maps_free(struct graft_maps *m);
-const struct graft_map *graft_maps_find(const struct graft_maps *m,
-					uint64_t addr);
+const struct graft_map *graft_maps_find(const struct graft_maps *m, uint64_t addr);
 
 /* An ELF object (executable or shared library) mapped in a process. */
 struct graft_object {
-	char *path;      /* as the kernel names it; a hint only */
+	char *path; /* as the kernel names it; a hint only */
 	uint64_t inode;
 	unsigned int dev_major, dev_minor;
-	uint64_t base;   /* load bias: runtime address = base + st_value */
-	uint64_t lo, hi; /* lowest and highest address of its mappings */
+	uint64_t base;		       /* load bias: runtime address = base + st_value */
+	uint64_t lo, hi;	       /* lowest and highest address of its mappings */
 	uint64_t map0_start, map0_end; /* the mapping at file offset 0 */
 	uint8_t build_id[GRAFT_BUILD_ID_MAX];
 	size_t build_id_len;
@@ -56,12 +54,11 @@ struct graft_objects {
  * List the ELF objects of pid in map order (executable first as it is
  * mapped first). Objects whose ELF header cannot be read are skipped.
  */
-int graft_proc_objects(pid_t pid, const struct graft_maps *maps,
-		       struct graft_objects *out, struct graft_err *err);
+int graft_proc_objects(pid_t pid, const struct graft_maps *maps, struct graft_objects *out,
+		       struct graft_err *err);
 void graft_objects_free(struct graft_objects *o);
 /* Open the object's file through /proc/PID/map_files. */
-int graft_proc_open_object(pid_t pid, const struct graft_object *obj,
-			   struct graft_err *err);
+int graft_proc_open_object(pid_t pid, const struct graft_object *obj, struct graft_err *err);
 
 /* Thread ids from /proc/PID/task. */
 int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err);

@@ -48,8 +48,7 @@ enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 			continue;
 		}
 		/* signal-delivery-stop: deliver it now, the interrupt follows */
-		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st)) < 0 &&
-		    errno == ESRCH)
+		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st)) < 0 && errno == ESRCH)
 			return PT_GONE;
 	}
 }
@@ -73,8 +72,7 @@ void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len)
 			char comm[64];
 
 			graft_proc_comm(tracer, comm, sizeof(comm));
-			(void)snprintf(buf, len, "already traced by pid %d (%s)",
-				       tracer, comm);
+			(void)snprintf(buf, len, "already traced by pid %d (%s)", tracer, comm);
 			break;
 		}
 	}
@@ -137,16 +135,16 @@ void graft_pt_thaw(struct graft_pt_world *w)
 			if (errno == ESRCH)
 				(void)waitpid(t->tid, &st, __WALL | WNOHANG);
 			else
-				graft_warn("cannot detach thread %d: %s",
-					   (int)t->tid, strerror(errno));
+				graft_warn("cannot detach thread %d: %s", (int)t->tid,
+					   strerror(errno));
 		}
 		t->stopped = false;
 	}
 	w->stop_end_ns = graft_now_ns();
 }
 
-static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt,
-			size_t *added, struct graft_err *err)
+static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt, size_t *added,
+			struct graft_err *err)
 {
 	size_t first = w->n;
 
@@ -160,12 +158,10 @@ static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt,
 			if (errno == ESRCH || (errno == EPERM && !pt_thread_alive(w->pid, tids[i])))
 				continue; /* exited meanwhile (a zombie thread answers EPERM) */
 			pt_seize_failure(tids[i], errno, why, sizeof(why));
-			return graft_err_set(err, -errno,
-					     "cannot attach to thread %d: %s",
+			return graft_err_set(err, -errno, "cannot attach to thread %d: %s",
 					     (int)tids[i], why);
 		}
-		if (graft_grow((void **)&w->t, &w->cap, w->n + 1,
-			       sizeof(*w->t)) < 0) {
+		if (graft_grow((void **)&w->t, &w->cap, w->n + 1, sizeof(*w->t)) < 0) {
 			(void)ptrace(PTRACE_DETACH, tids[i], 0, 0);
 			return graft_err_set(err, -ENOMEM, "out of memory");
 		}
@@ -194,8 +190,8 @@ static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt,
 			t->seized = false;
 			break;
 		case PT_ERROR:
-			return graft_err_set(err, -e, "cannot stop thread %d: %s",
-					     (int)t->tid, strerror(e));
+			return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)t->tid,
+					     strerror(e));
 		}
 	}
 	return 0;
@@ -229,8 +225,7 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
 		for (size_t i = 0; i < w->n; i++)
 			live += w->t[i].stopped;
 		if (live == 0)
-			r = graft_err_set(err, -ESRCH, "process %d exited",
-					  (int)pid);
+			r = graft_err_set(err, -ESRCH, "process %d exited", (int)pid);
 	}
 	if (r < 0) {
 		graft_pt_thaw(w);

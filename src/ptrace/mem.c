@@ -21,37 +21,30 @@ int graft_mem_open(pid_t pid, struct graft_err *err)
 	(void)snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return graft_err_set(err, -errno, "cannot open %s: %s", path,
-				     strerror(errno));
+		return graft_err_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
 	return fd;
 }
 
-int graft_mem_read(int memfd, uint64_t addr, void *buf, size_t len,
-		   struct graft_err *err)
+int graft_mem_read(int memfd, uint64_t addr, void *buf, size_t len, struct graft_err *err)
 {
 	ssize_t n = pread(memfd, buf, len, (off_t)addr);
 
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0)
-		return graft_err_set(err, -errno,
-				     "cannot read target memory at 0x%" PRIx64
-				     ": %s", addr, strerror(errno));
-	return graft_err_set(err, -EIO,
-			     "short read of target memory at 0x%" PRIx64, addr);
+		return graft_err_set(err, -errno, "cannot read target memory at 0x%" PRIx64 ": %s",
+				     addr, strerror(errno));
+	return graft_err_set(err, -EIO, "short read of target memory at 0x%" PRIx64, addr);
 }
 
-int graft_mem_write(int memfd, uint64_t addr, const void *buf, size_t len,
-		    struct graft_err *err)
+int graft_mem_write(int memfd, uint64_t addr, const void *buf, size_t len, struct graft_err *err)
 {
 	ssize_t n = pwrite(memfd, buf, len, (off_t)addr);
 
 	if (n == (ssize_t)len)
 		return 0;
 	if (n < 0)
-		return graft_err_set(err, -errno,
-				     "cannot write target memory at 0x%" PRIx64
-				     ": %s", addr, strerror(errno));
-	return graft_err_set(err, -EIO,
-			     "short write of target memory at 0x%" PRIx64, addr);
+		return graft_err_set(err, -errno, "cannot write target memory at 0x%" PRIx64 ": %s",
+				     addr, strerror(errno));
+	return graft_err_set(err, -EIO, "short write of target memory at 0x%" PRIx64, addr);
 }

@@ -19,10 +19,8 @@
 
 /* Open /proc/PID/mem read-write (it can write read-only text). */
 int graft_mem_open(pid_t pid, struct graft_err *err);
-int graft_mem_read(int memfd, uint64_t addr, void *buf, size_t len,
-		   struct graft_err *err);
-int graft_mem_write(int memfd, uint64_t addr, const void *buf, size_t len,
-		    struct graft_err *err);
+int graft_mem_read(int memfd, uint64_t addr, void *buf, size_t len, struct graft_err *err);
+int graft_mem_write(int memfd, uint64_t addr, const void *buf, size_t len, struct graft_err *err);
 
 /* --- stop the world ---------------------------------------------------- */
 
@@ -38,7 +36,7 @@ struct graft_pt_world {
 	struct graft_pt_thread *t;
 	size_t n, cap;
 	uint64_t stop_start_ns; /* first PTRACE_INTERRUPT */
-	uint64_t stop_end_ns;   /* last PTRACE_DETACH */
+	uint64_t stop_end_ns;	/* last PTRACE_DETACH */
 };
 
 /*
@@ -75,31 +73,29 @@ struct graft_rsys {
  * Stop one thread of pid (the main thread when alive) for remote calls.
  * Other threads keep running.
  */
-int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
-		     struct graft_rsys *rs, struct graft_err *err);
+int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct graft_rsys *rs,
+		     struct graft_err *err);
 /* Run syscall nr with up to six arguments; *ret gets the raw result. */
-int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6],
-		       int64_t *ret, struct graft_err *err);
+int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], int64_t *ret,
+		       struct graft_err *err);
 /*
  * Call a function in the target with two arguments and return its rax. Used
  * for IFUNC resolvers, which are pure.
  */
-int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0,
-		       uint64_t a1, uint64_t *ret, struct graft_err *err);
+int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t *ret,
+		       struct graft_err *err);
 /* Restore the thread exactly and let it go. Logs what it cannot undo. */
 void graft_rsys_end(struct graft_rsys *rs);
 
 /* Conveniences over graft_rsys_syscall; they return -errno of the target. */
-int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-		    int prot, int flags, int fd, uint64_t off, uint64_t *out,
-		    struct graft_err *err);
-int graft_rsys_mprotect(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-			int prot, struct graft_err *err);
-int graft_rsys_munmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-		      struct graft_err *err);
+int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot, int flags, int fd,
+		    uint64_t off, uint64_t *out, struct graft_err *err);
+int graft_rsys_mprotect(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot,
+			struct graft_err *err);
+int graft_rsys_munmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, struct graft_err *err);
 int graft_rsys_close(struct graft_rsys *rs, int fd, struct graft_err *err);
 /* memfd_create(name, flags) in the target; returns the target's fd. */
-int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name,
-			    unsigned int flags, struct graft_err *err);
+int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name, unsigned int flags,
+			    struct graft_err *err);
 
 #endif

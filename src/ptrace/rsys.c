@@ -37,12 +37,11 @@
 #include "util/log.h"
 
 #define SCAN_CHUNK (256u << 10)
-#define SCAN_MAX (16u << 20)
+#define SCAN_MAX   (16u << 20)
 /* scratch below the red zone, for strings and return addresses */
 #define SCRATCH_BELOW_SP 1024
 
-static int find_syscall_insn(int memfd, const struct graft_maps *maps,
-			     uint64_t *out)
+static int find_syscall_insn(int memfd, const struct graft_maps *maps, uint64_t *out)
 {
 	_cleanup_free_ uint8_t *buf = malloc(SCAN_CHUNK);
 	size_t scanned = 0;
@@ -92,13 +91,11 @@ static pid_t pick_thread(pid_t pid)
 		char st = 0;
 		FILE *f;
 
-		(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat",
-			       (int)pid, (int)tids[i]);
+		(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tids[i]);
 		f = fopen(path, "re");
 		if (!f)
 			continue;
-		if (fscanf(f, "%*d (%*[^)]) %c", &st) == 1 && st != 'Z' &&
-		    st != 'X') {
+		if (fscanf(f, "%*d (%*[^)]) %c", &st) == 1 && st != 'Z' && st != 'X') {
 			fclose(f);
 			return tids[i];
 		}
@@ -112,29 +109,27 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 	int e = 0;
 
 	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
-		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s",
-				     (int)rs->tid, strerror(errno));
+		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s", (int)rs->tid,
+				     strerror(errno));
 	switch (pt_wait_stop(rs->tid, &e)) {
 	case PT_STOPPED:
 		break;
 	case PT_GONE:
 		rs->attached = false;
-		return graft_err_set(err, -ESRCH, "process %d exited",
-				     (int)rs->pid);
+		return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
 	case PT_ERROR:
-		return graft_err_set(err, -e, "cannot stop thread %d: %s",
-				     (int)rs->tid, strerror(e));
+		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
+				     strerror(e));
 	}
 	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0)
-		return graft_err_set(err, -errno,
-				     "cannot read registers of thread %d: %s",
+		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
 				     (int)rs->tid, strerror(errno));
 	rs->in_syscall_stop = false;
 	return 0;
 }
 
-int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
-		     struct graft_rsys *rs, struct graft_err *err)
+int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct graft_rsys *rs,
+		     struct graft_err *err)
 {
 	int r;
 
@@ -142,19 +137,16 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
 	rs->pid = pid;
 	rs->memfd = memfd;
 	if (find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0)
-		return graft_err_set(err, -ENOENT,
-				     "no syscall instruction found in process %d",
+		return graft_err_set(err, -ENOENT, "no syscall instruction found in process %d",
 				     (int)pid);
 	rs->tid = pick_thread(pid);
 	if (rs->tid <= 0)
-		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)",
-				     (int)pid);
+		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
 	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		char why[128];
 
 		pt_seize_failure(rs->tid, errno, why, sizeof(why));
-		return graft_err_set(err, -errno, "cannot attach to pid %d: %s",
-				     (int)pid, why);
+		return graft_err_set(err, -errno, "cannot attach to pid %d: %s", (int)pid, why);
 	}
 	rs->attached = true;
 	rs->stop_start_ns = graft_now_ns();
@@ -177,8 +169,7 @@ static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
 					     (int)rs->tid, strerror(errno));
 		if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
 			rs->attached = false;
-			return graft_err_set(err, -ESRCH,
-					     "process %d exited during a remote call",
+			return graft_err_set(err, -ESRCH, "process %d exited during a remote call",
 					     (int)rs->pid);
 		}
 		if (WIFSTOPPED(*status))
@@ -190,18 +181,17 @@ static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
  * A signal reached the thread before our code ran: give it back to the
  * thread in its own context, then stop it again for a retry.
  */
-static int rsys_deliver_and_restop(struct graft_rsys *rs, int sig,
-				   struct graft_err *err)
+static int rsys_deliver_and_restop(struct graft_rsys *rs, int sig, struct graft_err *err)
 {
 	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &rs->saved) < 0 ||
 	    ptrace(PTRACE_CONT, rs->tid, 0, (void *)(long)sig) < 0)
-		return graft_err_set(err, -errno, "cannot resume thread %d: %s",
-				     (int)rs->tid, strerror(errno));
+		return graft_err_set(err, -errno, "cannot resume thread %d: %s", (int)rs->tid,
+				     strerror(errno));
 	return rsys_stop(rs, err);
 }
 
-int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6],
-		       int64_t *ret, struct graft_err *err)
+int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], int64_t *ret,
+		       struct graft_err *err)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		struct user_regs_struct regs = rs->saved;
@@ -262,8 +252,8 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6],
 			     (int)rs->tid);
 }
 
-int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0,
-		       uint64_t a1, uint64_t *ret, struct graft_err *err)
+int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t *ret,
+		       struct graft_err *err)
 {
 	struct user_regs_struct regs = rs->saved;
 	uint64_t zero = 0, sp;
@@ -279,8 +269,7 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0,
 	regs.rsi = a1;
 	regs.rax = 0;
 	regs.orig_rax = (uint64_t)-1;
-	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
-	    ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0)
+	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 || ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0)
 		return graft_err_set(err, -errno, "cannot call a function in thread %d: %s",
 				     (int)rs->tid, strerror(errno));
 	rs->in_syscall_stop = true;
@@ -294,15 +283,16 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0,
 						     strerror(errno));
 			if (regs.rip != 0)
 				return graft_err_set(err, -EFAULT,
-						     "function at 0x%" PRIx64 " crashed at 0x%llx in the target",
+						     "function at 0x%" PRIx64
+						     " crashed at 0x%llx in the target",
 						     fn, regs.rip);
 			*ret = regs.rax;
 			/* left in the SIGSEGV delivery stop; the next resume drops it */
 			return 0;
 		}
 		/* pass anything else on: a resolver is pure, handlers may run */
-		if (ptrace(PTRACE_CONT, rs->tid, 0,
-			   (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) < 0)
+		if (ptrace(PTRACE_CONT, rs->tid, 0, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) <
+		    0)
 			return graft_err_set(err, -errno, "cannot resume thread %d: %s",
 					     (int)rs->tid, strerror(errno));
 	}
@@ -317,8 +307,8 @@ void graft_rsys_end(struct graft_rsys *rs)
 		return;
 	if (rs->in_syscall_stop) {
 		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &rs->saved) < 0)
-			graft_warn("cannot restore registers of thread %d: %s",
-				   (int)rs->tid, strerror(errno));
+			graft_warn("cannot restore registers of thread %d: %s", (int)rs->tid,
+				   strerror(errno));
 		/*
 		 * Leave through an interrupt stop so the kernel applies its
 		 * syscall-restart logic to the restored registers.
@@ -331,29 +321,26 @@ void graft_rsys_end(struct graft_rsys *rs)
 		}
 	}
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
-		graft_warn("cannot detach thread %d: %s", (int)rs->tid,
-			   strerror(errno));
+		graft_warn("cannot detach thread %d: %s", (int)rs->tid, strerror(errno));
 	rs->attached = false;
 	graft_debug("thread %d was stopped %" PRIu64 " us for remote calls", (int)rs->tid,
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }
 
-static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1,
-		       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
-		       int64_t *ret, struct graft_err *err)
+static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+		       uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, struct graft_err *err)
 {
-	const uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+	const uint64_t args[6] = {a0, a1, a2, a3, a4, a5};
 
 	return graft_rsys_syscall(rs, nr, args, ret, err);
 }
 
-int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-		    int prot, int flags, int fd, uint64_t off, uint64_t *out,
-		    struct graft_err *err)
+int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot, int flags, int fd,
+		    uint64_t off, uint64_t *out, struct graft_err *err)
 {
 	int64_t ret;
-	int r = rsys_simple(rs, SYS_mmap, addr, len, (uint64_t)prot,
-			    (uint64_t)flags, (uint64_t)(int64_t)fd, off, &ret, err);
+	int r = rsys_simple(rs, SYS_mmap, addr, len, (uint64_t)prot, (uint64_t)flags,
+			    (uint64_t)(int64_t)fd, off, &ret, err);
 
 	if (r < 0)
 		return r;
@@ -363,18 +350,16 @@ int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
 	return 0;
 }
 
-int graft_rsys_mprotect(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-			int prot, struct graft_err *err)
+int graft_rsys_mprotect(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot,
+			struct graft_err *err)
 {
 	int64_t ret;
-	int r = rsys_simple(rs, SYS_mprotect, addr, len, (uint64_t)prot, 0, 0, 0,
-			    &ret, err);
+	int r = rsys_simple(rs, SYS_mprotect, addr, len, (uint64_t)prot, 0, 0, 0, &ret, err);
 
 	return r < 0 ? r : (int)ret;
 }
 
-int graft_rsys_munmap(struct graft_rsys *rs, uint64_t addr, uint64_t len,
-		      struct graft_err *err)
+int graft_rsys_munmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, struct graft_err *err)
 {
 	int64_t ret;
 	int r = rsys_simple(rs, SYS_munmap, addr, len, 0, 0, 0, 0, &ret, err);
@@ -390,8 +375,8 @@ int graft_rsys_close(struct graft_rsys *rs, int fd, struct graft_err *err)
 	return r < 0 ? r : (int)ret;
 }
 
-int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name,
-			    unsigned int flags, struct graft_err *err)
+int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name, unsigned int flags,
+			    struct graft_err *err)
 {
 	size_t len = strlen(name) + 1;
 	int64_t ret;

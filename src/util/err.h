@@ -28,8 +28,8 @@ struct graft_err {
 int graft_err_set(struct graft_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Same, with a kind other than GRAFT_ERR_ERROR. */
-int graft_err_setk(struct graft_err *err, enum graft_err_kind kind, int code,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int graft_err_setk(struct graft_err *err, enum graft_err_kind kind, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Prefix context to an already recorded message: "ctx: msg". */
 int graft_err_prefix(struct graft_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -10,15 +10,14 @@
 
 enum graft_log_level { GRAFT_LOG_WARN, GRAFT_LOG_INFO, GRAFT_LOG_DEBUG };
 
-typedef void (*graft_log_fn)(enum graft_log_level level, const char *fmt,
-			     va_list ap);
+typedef void (*graft_log_fn)(enum graft_log_level level, const char *fmt, va_list ap);
 
 void graft_log_set(graft_log_fn fn);
 void graft_log(enum graft_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define graft_warn(...) graft_log(GRAFT_LOG_WARN, __VA_ARGS__)
-#define graft_info(...) graft_log(GRAFT_LOG_INFO, __VA_ARGS__)
+#define graft_warn(...)	 graft_log(GRAFT_LOG_WARN, __VA_ARGS__)
+#define graft_info(...)	 graft_log(GRAFT_LOG_INFO, __VA_ARGS__)
 #define graft_debug(...) graft_log(GRAFT_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -30,8 +30,8 @@ void graft_log(enum graft_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int err_vset(struct graft_err *err, enum graft_err_kind kind, int code,
-		    const char *fmt, va_list ap)
+static int err_vset(struct graft_err *err, enum graft_err_kind kind, int code, const char *fmt,
+		    va_list ap)
 {
 	if (code > 0)
 		code = -code;
@@ -56,8 +56,7 @@ int graft_err_set(struct graft_err *err, int code, const char *fmt, ...)
 	return r;
 }
 
-int graft_err_setk(struct graft_err *err, enum graft_err_kind kind, int code,
-		   const char *fmt, ...)
+int graft_err_setk(struct graft_err *err, enum graft_err_kind kind, int code, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -140,8 +139,8 @@ int graft_grow(void **arr, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-int graft_read_fd(int fd, const char *what, size_t max, char **out,
-		  size_t *len, struct graft_err *err)
+int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
+		  struct graft_err *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t cap = 0, n = 0;
@@ -154,8 +153,7 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out,
 			char *p;
 
 			if (cap > max + 1)
-				return graft_err_set(err, -EFBIG,
-						     "%s is larger than %zu bytes",
+				return graft_err_set(err, -EFBIG, "%s is larger than %zu bytes",
 						     what, max);
 			p = realloc(buf, ncap);
 			if (!p)
@@ -167,16 +165,14 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out,
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return graft_err_set(err, -errno, "cannot read %s: %s",
-					     what, strerror(errno));
+			return graft_err_set(err, -errno, "cannot read %s: %s", what,
+					     strerror(errno));
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (n > max)
-			return graft_err_set(err, -EFBIG,
-					     "%s is larger than %zu bytes", what,
-					     max);
+			return graft_err_set(err, -EFBIG, "%s is larger than %zu bytes", what, max);
 	}
 	buf[n] = '\0';
 	*out = TAKE_PTR(buf);
@@ -185,13 +181,11 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out,
 	return 0;
 }
 
-int graft_read_file(const char *path, size_t max, char **out, size_t *len,
-		    struct graft_err *err)
+int graft_read_file(const char *path, size_t max, char **out, size_t *len, struct graft_err *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return graft_err_set(err, -errno, "cannot open '%s': %s", path,
-				     strerror(errno));
+		return graft_err_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 	return graft_read_fd(fd, path, max, out, len, err);
 }

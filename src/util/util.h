@@ -14,8 +14,8 @@
 
 #include "util/err.h"
 
-#define GRAFT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define GRAFT_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define GRAFT_ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
+#define GRAFT_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 
 static inline void graft_freep(void *p)
 {
@@ -28,22 +28,22 @@ static inline void graft_closep(int *fd)
 		(void)close(*fd);
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(graft_freep)
+#define _cleanup_(f)	__attribute__((cleanup(f)))
+#define _cleanup_free_	_cleanup_(graft_freep)
 #define _cleanup_close_ _cleanup_(graft_closep)
 
 /* Hand ownership out of a cleanup-managed variable. */
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) _took = (p);                                     \
-		(p) = NULL;                                                    \
-		_took;                                                         \
+#define TAKE_PTR(p)                        \
+	({                                 \
+		__typeof__(p) _took = (p); \
+		(p) = NULL;                \
+		_took;                     \
 	})
-#define TAKE_FD(fd)                                                            \
-	({                                                                     \
-		int _took = (fd);                                              \
-		(fd) = -1;                                                     \
-		_took;                                                         \
+#define TAKE_FD(fd)               \
+	({                        \
+		int _took = (fd); \
+		(fd) = -1;        \
+		_took;            \
 	})
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -55,10 +55,9 @@ uint64_t graft_wall_ns(void);
  * Read a whole file (regular or /proc) into a NUL-terminated buffer of at
  * most max bytes. A larger file is an error (-EFBIG), never truncated.
  */
-int graft_read_file(const char *path, size_t max, char **out, size_t *len,
-		    struct graft_err *err);
-int graft_read_fd(int fd, const char *what, size_t max, char **out,
-		  size_t *len, struct graft_err *err);
+int graft_read_file(const char *path, size_t max, char **out, size_t *len, struct graft_err *err);
+int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
+		  struct graft_err *err);
 
 /* Grow an array by doubling; returns -ENOMEM or 0. */
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem);

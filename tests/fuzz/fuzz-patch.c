@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct graft_patch *p = NULL;
 	struct graft_link_plan *plan = NULL;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	uint8_t *copy = malloc(size ? size : 1);
 
 	if (!copy)

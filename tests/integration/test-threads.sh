@@ -31,7 +31,7 @@ for ((i = 0; i < 30; i++)); do
 	case $rc in
 	0) applied=$((applied + 1)) ;;
 	1) died=$((died + 1))
-	   grep -qE "exited|no process|No such process|cannot (read|open|attach)|does not map" "$T/e" ||
+	   grep -qE "^error: cannot apply .compute-a. to pid [0-9]+: (process [0-9]+ exited during the apply|no process [0-9]+)$" "$T/e" ||
 		fail "unclear error for a dying process: $(cat "$T/e")" ;;
 	*) fail "graft exited $rc on a dying process: $(cat "$T/e")" ;;
 	esac

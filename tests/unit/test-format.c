@@ -35,7 +35,7 @@ static int setup(void **state)
 {
 	char cmd[1024], path[512];
 	struct graft_pack_summary sum;
-	struct graft_err err = { 0 };
+	struct graft_err err = {0};
 	struct graft_patch *p = NULL;
 	FILE *f;
 	char *buf;
@@ -47,16 +47,19 @@ static int setup(void **state)
 	(void)snprintf(path, sizeof(path), "%s/t.c", dir);
 	f = fopen(path, "w");
 	fputs("int g = 3; __attribute__((noipa)) int f(int x) { return x * g + 12345; }\n"
-	      "int main(void) { return f(1); }\n", f);
+	      "int main(void) { return f(1); }\n",
+	      f);
 	fclose(f);
 	(void)snprintf(path, sizeof(path), "%s/p.c", dir);
 	f = fopen(path, "w");
 	fputs("extern int g; int f2(int x) { return x + g; }\n", f);
 	fclose(f);
-	(void)snprintf(cmd, sizeof(cmd),
-		       "cd %s && gcc -O2 -o t t.c && gcc -O2 -c -fPIC -ffunction-sections -o p.o p.c && "
-		       "printf 'id unit-1\\ndescription d\\ncve CVE-1\\ntarget t\\nobject p.o\\nreplace f f2\\n' > m",
-		       dir);
+	(void)snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && gcc -O2 -o t t.c && gcc -O2 -c -fPIC -ffunction-sections -o p.o p.c && "
+		"printf 'id unit-1\\ndescription d\\ncve CVE-1\\ntarget t\\nobject p.o\\nreplace f "
+		"f2\\n' > m",
+		dir);
 	if (run(cmd) != 0)
 		return -1;
 	(void)snprintf(path, sizeof(path), "%s/m", dir);
@@ -175,15 +178,20 @@ static void test_fields(void **state)
 	(void)state;
 	expect_refused(offsetof(struct graft_fmt_header, version), 2, "format version 2");
 	expect_refused(offsetof(struct graft_fmt_header, header_size), 4, "bad header size");
-	expect_refused(offsetof(struct graft_fmt_header, header_size), 0xffffffff, "bad header size");
+	expect_refused(offsetof(struct graft_fmt_header, header_size), 0xffffffff,
+		       "bad header size");
 	expect_refused(offsetof(struct graft_fmt_header, id), 0xfffffff0, "patch id string offset");
 	expect_refused(offsetof(struct graft_fmt_header, build_id_len), 0, "build-id length");
 	expect_refused(offsetof(struct graft_fmt_header, build_id_len), 65, "build-id length");
 	expect_refused(offsetof(struct graft_fmt_header, nfuncs), 0, "replaces no function");
-	expect_refused(offsetof(struct graft_fmt_header, nfuncs), 0x7fffffff, "function table out of range");
-	expect_refused(offsetof(struct graft_fmt_header, funcs_off), 0xfffffff0, "function table out of range");
-	expect_refused(offsetof(struct graft_fmt_header, nsyms), 0xffffff, "symbol table out of range");
-	expect_refused(offsetof(struct graft_fmt_header, syms_off), (uint32_t)meta_len, "symbol table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, nfuncs), 0x7fffffff,
+		       "function table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, funcs_off), 0xfffffff0,
+		       "function table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, nsyms), 0xffffff,
+		       "symbol table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, syms_off), (uint32_t)meta_len,
+		       "symbol table out of range");
 	expect_refused(offsetof(struct graft_fmt_header, ncves), 100000, "CVE list out of range");
 	expect_refused(0, 0x41414141, "bad magic");
 }
@@ -200,8 +208,10 @@ static void test_func_records(void **state)
 	expect_refused(f0 + offsetof(struct graft_fmt_func, old_size), 3, "too short for a jump");
 	expect_refused(f0 + offsetof(struct graft_fmt_func, pre_len), 0xffffffff, "pre-image");
 	expect_refused(f0 + offsetof(struct graft_fmt_func, pre_off), 0xfffffff0, "pre-image");
-	expect_refused(f0 + offsetof(struct graft_fmt_func, new_name), 0, "not defined in the object");
-	expect_refused(f0 + offsetof(struct graft_fmt_func, old_name), 0xffffff, "function name string offset");
+	expect_refused(f0 + offsetof(struct graft_fmt_func, new_name), 0,
+		       "not defined in the object");
+	expect_refused(f0 + offsetof(struct graft_fmt_func, old_name), 0xffffff,
+		       "function name string offset");
 }
 
 static void test_every_meta_byte(void **state)
@@ -211,12 +221,13 @@ static void test_every_meta_byte(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < meta_len; i++) {
-		static const uint8_t vals[] = { 0x00, 0xff, 0x7f, 0x80 };
+		static const uint8_t vals[] = {0x00, 0xff, 0x7f, 0x80};
 
 		for (size_t k = 0; k < sizeof(vals); k++) {
 			memcpy(b, good, good_len);
 			b[meta_off + i] = vals[k];
-			(void)parse_copy(b, good_len, &err); /* refused or accepted: never a crash */
+			(void)parse_copy(b, good_len,
+					 &err); /* refused or accepted: never a crash */
 		}
 	}
 	free(b);
@@ -235,9 +246,12 @@ static void test_not_elf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),          cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_fields),        cmocka_unit_test(test_func_records),
-		cmocka_unit_test(test_every_meta_byte), cmocka_unit_test(test_not_elf),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_func_records),
+		cmocka_unit_test(test_every_meta_byte),
+		cmocka_unit_test(test_not_elf),
 	};
 
 	return cmocka_run_group_tests_name("format", tests, setup, teardown);
