@@ -443,7 +443,8 @@ int graft_link_relocate(const struct graft_link_plan *p, uint64_t base,
 		if (!d || d->d_size != sh.sh_size)
 			return graft_err_set(err, -EINVAL, "unreadable section %s",
 					     graft_elf_section_name(p->obj, &sh));
-		memcpy(img + p->sec_off[i], d->d_buf, d->d_size);
+		if (d->d_size) /* an empty section has no buffer */
+			memcpy(img + p->sec_off[i], d->d_buf, d->d_size);
 	}
 	if ((r = fill_slots(&c)) < 0)
 		return r;

@@ -236,7 +236,8 @@ int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err)
 	graft_maps_free(&maps);
 	if (r < 0)
 		return r;
-	qsort(regs.v, regs.n, sizeof(*regs.v), cmp_seq_desc);
+	if (regs.n > 1)
+		qsort(regs.v, regs.n, sizeof(*regs.v), cmp_seq_desc);
 	v = calloc(regs.n + 1, sizeof(*v));
 	if (!v) {
 		graft_regions_free(&regs);
