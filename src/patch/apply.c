@@ -642,10 +642,10 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
 		}
 	}
 	r = apply_prepare_and_commit(&c, opts, res);
-	if (r < 0 && graft_proc_is_alive(pid))
+	if (r < 0 && !graft_proc_is_exiting(pid))
 		unmap_region(&c);
 out:
-	if (r < 0 && !graft_proc_is_alive(pid)) {
+	if (r < 0 && graft_proc_is_exiting(pid)) {
 		/* whatever step noticed it first, the cause is this */
 		graft_err_clear(err);
 		r = graft_err_set(err, -ESRCH, "process %d exited during the apply", (int)pid);

@@ -201,7 +201,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	res->region_addr = reg->addr;
 	revert_unmap(pid, memfd, &maps, reg);
 out:
-	if (r < 0 && !graft_proc_is_alive(pid)) {
+	if (r < 0 && graft_proc_is_exiting(pid)) {
 		graft_err_clear(err);
 		r = graft_err_set(err, -ESRCH, "process %d exited during the revert", (int)pid);
 	}

@@ -78,7 +78,16 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 					     " outside any mapping",
 					     (int)t->tid, sp);
 	}
+	/*
+	 * Threads made by the C library (glibc, musl) keep their thread
+	 * control block at the top of their stack mapping, with the thread
+	 * pointer (fs base) at its start: frames live below it, so the scan
+	 * can stop there. Anything else (the main thread, other runtimes)
+	 * is scanned to the end of the mapping.
+	 */
 	len = m->end - sp;
+	if (t->regs.fs_base > sp && t->regs.fs_base < m->end)
+		len = t->regs.fs_base - sp;
 	if (len > STACK_SCAN_MAX)
 		return graft_err_set(err, -E2BIG, "thread %d: stack too large to check",
 				     (int)t->tid);

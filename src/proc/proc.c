@@ -263,7 +263,7 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	return 0;
 }
 
-static int stat_fields(pid_t pid, char *state, uint64_t *start)
+static int stat_fields(pid_t pid, char *state, uint64_t *start, uint64_t *flags)
 {
 	char path[64], buf[1024];
 	_cleanup_close_ int fd = -1;
@@ -284,6 +284,16 @@ static int stat_fields(pid_t pid, char *state, uint64_t *start)
 		return -EINVAL;
 	p += 2;
 	*state = *p;
+	if (flags) {
+		/* field 9 is flags */
+		const char *q = p;
+
+		for (int f = 3; f < 9 && q; f++) {
+			q = strchr(q, ' ');
+			q = q ? q + 1 : NULL;
+		}
+		*flags = q ? strtoull(q, NULL, 10) : 0;
+	}
 	if (start) {
 		/* field 3 is state; starttime is field 22 */
 		for (int f = 3; f < 22; f++) {
@@ -301,16 +311,27 @@ bool graft_proc_is_alive(pid_t pid)
 {
 	char state = 0;
 
-	if (stat_fields(pid, &state, NULL) < 0)
+	if (stat_fields(pid, &state, NULL, NULL) < 0)
 		return false;
 	return state != 'Z' && state != 'X';
+}
+
+bool graft_proc_is_exiting(pid_t pid)
+{
+	uint64_t flags = 0;
+	char state = 0;
+
+	if (stat_fields(pid, &state, NULL, &flags) < 0)
+		return true;
+	/* PF_EXITING: the process is tearing down, its memory may be gone */
+	return state == 'Z' || state == 'X' || (flags & 0x4);
 }
 
 int graft_proc_start_time(pid_t pid, uint64_t *out)
 {
 	char state;
 
-	return stat_fields(pid, &state, out);
+	return stat_fields(pid, &state, out, NULL);
 }
 
 void graft_proc_comm(pid_t pid, char *buf, size_t len)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Stop the world. Every thread is attached with PTRACE_SEIZE (which does not
- * stop it), then all are interrupted before any is waited for, so the stops
- * overlap and the process is stopped for about the time of one round trip
- * plus the per-thread syscalls. Threads created meanwhile show up in
- * /proc/PID/task; the loop repeats until a scan finds no new thread (only a
- * running thread can create one, and every known thread is stopped).
+ * stop it) and PTRACE_O_TRACECLONE, rescanning /proc/PID/task until a scan
+ * finds no new thread; from then on a new thread can only come from a thread
+ * we hold, and the kernel attaches it for us and reports it. Then all are
+ * interrupted before any is waited for, so the stops overlap and the process
+ * is stopped for about one wake-up round trip plus the per-thread syscalls.
  * Thaw is PTRACE_DETACH from the stop: detaching clears the pending
  * interrupt and puts a thread back into group stop if the process was
  * stopped, so the target sees nothing but a pause.
@@ -42,14 +42,20 @@ enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 			continue;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return PT_STOPPED;
-		if ((st >> 16) != 0 || WSTOPSIG(st) == (SIGTRAP | 0x80)) {
-			/* an event we did not ask for: let it pass */
-			(void)ptrace(PTRACE_CONT, tid, 0, 0);
-			continue;
-		}
-		/* signal-delivery-stop: deliver it now, the interrupt follows */
-		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st)) < 0 && errno == ESRCH)
+		/*
+		 * Another stop came first: an event, or a signal to deliver
+		 * (delivered now, in the thread's own context). Any ptrace
+		 * stop clears a pending interrupt, so interrupt again after
+		 * resuming, or the thread would run on and we would wait
+		 * forever.
+		 */
+		if (ptrace(PTRACE_CONT, tid, 0,
+			   (void *)(long)(((st >> 16) || WSTOPSIG(st) == (SIGTRAP | 0x80))
+						  ? 0
+						  : WSTOPSIG(st))) < 0 &&
+		    errno == ESRCH)
 			return PT_GONE;
+		(void)ptrace(PTRACE_INTERRUPT, tid, 0, 0);
 	}
 }
 
@@ -143,58 +149,117 @@ void graft_pt_thaw(struct graft_pt_world *w)
 	w->stop_end_ns = graft_now_ns();
 }
 
-static int freeze_round(struct graft_pt_world *w, const pid_t *tids, size_t nt, size_t *added,
-			struct graft_err *err)
+static int world_add(struct graft_pt_world *w, pid_t tid, struct graft_err *err)
 {
-	size_t first = w->n;
+	if (graft_grow((void **)&w->t, &w->cap, w->n + 1, sizeof(*w->t)) < 0)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	memset(&w->t[w->n], 0, sizeof(w->t[0]));
+	w->t[w->n].seized = true;
+	w->t[w->n++].tid = tid;
+	return 0;
+}
 
+static bool is_traced_by_us(pid_t tid)
+{
+	char path[64], line[128];
+	bool ours = false;
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		int tracer;
+
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1) {
+			ours = tracer == getpid();
+			break;
+		}
+	}
+	fclose(f);
+	return ours;
+}
+
+/* Seize the listed threads not seized yet; *added counts them. */
+static int seize_new(struct graft_pt_world *w, const pid_t *tids, size_t nt, size_t *added,
+		     struct graft_err *err)
+{
 	*added = 0;
 	for (size_t i = 0; i < nt; i++) {
 		if (world_has(w, tids[i]))
 			continue;
-		if (ptrace(PTRACE_SEIZE, tids[i], 0, 0) < 0) {
+		if (ptrace(PTRACE_SEIZE, tids[i], 0, (void *)PTRACE_O_TRACECLONE) < 0) {
 			char why[128];
 
 			if (errno == ESRCH || (errno == EPERM && !pt_thread_alive(w->pid, tids[i])))
 				continue; /* exited meanwhile (a zombie thread answers EPERM) */
-			pt_seize_failure(tids[i], errno, why, sizeof(why));
-			return graft_err_set(err, -errno, "cannot attach to thread %d: %s",
-					     (int)tids[i], why);
+			if (errno != EPERM || !is_traced_by_us(tids[i])) {
+				pt_seize_failure(tids[i], errno, why, sizeof(why));
+				return graft_err_set(err, -errno, "cannot attach to thread %d: %s",
+						     (int)tids[i], why);
+			}
+			/* auto-attached already: created by a thread we hold */
 		}
-		if (graft_grow((void **)&w->t, &w->cap, w->n + 1, sizeof(*w->t)) < 0) {
+		if (world_add(w, tids[i], err) < 0) {
 			(void)ptrace(PTRACE_DETACH, tids[i], 0, 0);
-			return graft_err_set(err, -ENOMEM, "out of memory");
+			return -ENOMEM;
 		}
-		memset(&w->t[w->n], 0, sizeof(w->t[0]));
-		w->t[w->n].seized = true;
-		w->t[w->n++].tid = tids[i];
 		(*added)++;
 	}
-	if (!w->stop_start_ns && w->n > first)
-		w->stop_start_ns = graft_now_ns();
-	for (size_t i = first; i < w->n; i++)
-		(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
-	for (size_t i = first; i < w->n; i++) {
-		struct graft_pt_thread *t = &w->t[i];
-		int e = 0;
-
-		switch (pt_wait_stop(t->tid, &e)) {
-		case PT_STOPPED:
-			t->stopped = true;
-			if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0)
-				return graft_err_set(err, -errno,
-						     "cannot read registers of thread %d: %s",
-						     (int)t->tid, strerror(errno));
-			break;
-		case PT_GONE:
-			t->seized = false;
-			break;
-		case PT_ERROR:
-			return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)t->tid,
-					     strerror(e));
-		}
-	}
 	return 0;
+}
+
+/*
+ * Wait until thread i is stopped. A thread that clones meanwhile reports
+ * PTRACE_EVENT_CLONE: its child is already attached (PTRACE_O_TRACECLONE)
+ * and is added to the world, to be waited for in turn.
+ */
+static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err)
+{
+	for (;;) {
+		pid_t tid = w->t[i].tid;
+		int st;
+		pid_t r = waitpid(tid, &st, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno != ECHILD)
+			return graft_err_set(err, -errno, "cannot stop thread %d: %s", (int)tid,
+					     strerror(errno));
+		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+			w->t[i].seized = false;
+			return 0;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			w->t[i].stopped = true;
+			if (ptrace(PTRACE_GETREGS, tid, 0, &w->t[i].regs) < 0)
+				return graft_err_set(err, -errno,
+						     "cannot read registers of thread %d: %s", (int)tid,
+						     strerror(errno));
+			return 0;
+		}
+		if ((st >> 16) == PTRACE_EVENT_CLONE) {
+			unsigned long child = 0;
+
+			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child &&
+			    !world_has(w, (pid_t)child) && world_add(w, (pid_t)child, err) < 0)
+				return -ENOMEM;
+			/* the clone stop consumed our interrupt: resume, interrupt again */
+			(void)ptrace(PTRACE_CONT, tid, 0, 0);
+			(void)ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+			continue;
+		}
+		/* another event: let it pass; a signal: deliver it now; then as above */
+		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) < 0 &&
+		    errno == ESRCH) {
+			w->t[i].seized = false;
+			return 0;
+		}
+		(void)ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+	}
 }
 
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
@@ -204,6 +269,13 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
 
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
+	/*
+	 * Settle the thread set before stopping anything: once every listed
+	 * thread is seized with PTRACE_O_TRACECLONE, a thread created later
+	 * is attached automatically and reported by its creator, so no
+	 * rescan of /proc/PID/task is needed while the process is stopped.
+	 * Seizing does not stop a thread.
+	 */
 	for (int round = 0; round < FREEZE_MAX_ROUNDS && added; round++) {
 		_cleanup_free_ pid_t *tids = NULL;
 		size_t nt = 0;
@@ -211,14 +283,22 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
 		r = graft_proc_tasks(pid, &tids, &nt, err);
 		if (r < 0)
 			break;
-		r = freeze_round(w, tids, nt, &added, err);
+		r = seize_new(w, tids, nt, &added, err);
 		if (r < 0)
 			break;
 	}
 	if (r == 0 && added)
 		r = graft_err_set(err, -EAGAIN,
-				  "threads of process %d appear faster than they can be stopped",
+				  "threads of process %d appear faster than they can be attached",
 				  (int)pid);
+	if (r == 0) {
+		/* all interrupts before any wait: the stops overlap */
+		w->stop_start_ns = graft_now_ns();
+		for (size_t i = 0; i < w->n; i++)
+			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
+		for (size_t i = 0; i < w->n && r == 0; i++) /* w->n grows with clones */
+			r = wait_thread(w, i, err);
+	}
 	if (r == 0) {
 		size_t live = 0;
 
