@@ -23,12 +23,39 @@
 #include "util/log.h"
 
 #define FREEZE_MAX_ROUNDS 1000
+#define WAIT_POLL_NS	  50000u
+
+/*
+ * waitpid, polling briefly first. A stop usually arrives within tens of
+ * microseconds; blocking instead lets graft's CPU go idle, and waking an idle
+ * (virtual) CPU costs about as much again. The poll is bounded, so a target
+ * thread that needs graft's CPU to reach its stop gets it soon. When there
+ * are more threads to stop than other CPUs, the threads need every CPU to
+ * reach their stops and polling only gets in the way (measured: 64 threads
+ * on 2 CPUs, 1.3 ms blocking, 1.7 ms polling), so the freeze turns it off.
+ */
+
+pid_t pt_wait_polling(pid_t tid, int *st, bool poll)
+{
+	uint64_t until = graft_now_ns() + WAIT_POLL_NS;
+
+	if (!poll)
+		return waitpid(tid, st, __WALL);
+
+	do {
+		pid_t r = waitpid(tid, st, __WALL | WNOHANG);
+
+		if (r != 0)
+			return r;
+	} while (graft_now_ns() < until);
+	return waitpid(tid, st, __WALL);
+}
 
 enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 {
 	for (;;) {
 		int st;
-		pid_t r = waitpid(tid, &st, __WALL);
+		pid_t r = pt_wait_polling(tid, &st, true);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -220,7 +247,7 @@ static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err
 	for (;;) {
 		pid_t tid = w->t[i].tid;
 		int st;
-		pid_t r = waitpid(tid, &st, __WALL);
+		pid_t r = pt_wait_polling(tid, &st, w->poll);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -237,8 +264,8 @@ static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err
 			w->t[i].stopped = true;
 			if (ptrace(PTRACE_GETREGS, tid, 0, &w->t[i].regs) < 0)
 				return graft_err_set(err, -errno,
-						     "cannot read registers of thread %d: %s", (int)tid,
-						     strerror(errno));
+						     "cannot read registers of thread %d: %s",
+						     (int)tid, strerror(errno));
 			return 0;
 		}
 		if ((st >> 16) == PTRACE_EVENT_CLONE) {
@@ -253,7 +280,8 @@ static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err
 			continue;
 		}
 		/* another event: let it pass; a signal: deliver it now; then as above */
-		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) < 0 &&
+		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))) <
+			    0 &&
 		    errno == ESRCH) {
 			w->t[i].seized = false;
 			return 0;
@@ -292,6 +320,9 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
 				  "threads of process %d appear faster than they can be attached",
 				  (int)pid);
 	if (r == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		w->poll = (long)w->n < (cpus > 1 ? cpus : 2);
 		/* all interrupts before any wait: the stops overlap */
 		w->stop_start_ns = graft_now_ns();
 		for (size_t i = 0; i < w->n; i++)

@@ -13,6 +13,8 @@ enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
  * after which the pending interrupt stops the thread again.
  */
 enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no);
+/* waitpid(tid, __WALL), polling briefly before blocking. */
+pid_t pt_wait_polling(pid_t tid, int *st, bool poll);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
 

@@ -37,6 +37,7 @@ struct graft_pt_world {
 	size_t n, cap;
 	uint64_t stop_start_ns; /* first PTRACE_INTERRUPT */
 	uint64_t stop_end_ns;	/* last PTRACE_DETACH */
+	bool poll;		/* poll in waits: fewer threads than other CPUs */
 };
 
 /*

@@ -160,7 +160,7 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
 {
 	for (;;) {
-		pid_t r = waitpid(rs->tid, status, __WALL);
+		pid_t r = pt_wait_polling(rs->tid, status, true);
 
 		if (r < 0 && errno == EINTR)
 			continue;
