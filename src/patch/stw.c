@@ -115,27 +115,28 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 	return 0;
 }
 
-static int check_all(struct graft_stw *s, struct graft_maps *maps, struct graft_pt_world *w,
-		     struct busy_hit *hit, struct graft_err *err)
+/* State of the safety check, fed one thread at a time as each stops. */
+struct check_ctx {
+	struct graft_stw *s;
+	struct graft_maps *maps;
+	uint64_t lo_all, hi_all;
+	uint64_t *buf;
+	size_t cap;
+	struct busy_hit hit;
+	bool busy;
+};
+
+static int check_stopped(void *ctx, const struct graft_pt_thread *t, struct graft_err *err)
 {
-	uint64_t lo_all = UINT64_MAX, hi_all = 0;
-	_cleanup_free_ uint64_t *buf = NULL;
-	size_t cap = 0;
+	struct check_ctx *c = ctx;
+	int r;
 
-	for (size_t i = 0; i < s->nranges; i++) {
-		if (s->ranges[i].lo < lo_all)
-			lo_all = s->ranges[i].lo;
-		if (s->ranges[i].hi > hi_all)
-			hi_all = s->ranges[i].hi;
-	}
-	for (size_t i = 0; i < w->n; i++) {
-		int r;
-
-		r = check_thread(s, maps, &w->t[i], lo_all, hi_all, &buf, &cap, hit, err);
-		if (r != 0)
-			return r;
-	}
-	return 0;
+	if (c->busy)
+		return 0; /* refused already; the others only need to stop */
+	r = check_thread(c->s, c->maps, t, c->lo_all, c->hi_all, &c->buf, &c->cap, &c->hit, err);
+	if (r > 0)
+		c->busy = true;
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -180,38 +181,49 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 {
 	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
 	struct graft_maps maps = {0};
+	struct check_ctx c = {.s = s, .maps = &maps, .lo_all = UINT64_MAX};
 	unsigned backoff = 1;
-	struct busy_hit hit = {0};
 	int r;
 
 	r = graft_proc_read_maps(s->pid, &maps, err);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < s->nranges; i++) {
+		if (s->ranges[i].lo < c.lo_all)
+			c.lo_all = s->ranges[i].lo;
+		if (s->ranges[i].hi > c.hi_all)
+			c.hi_all = s->ranges[i].hi;
+	}
+	/* the stack buffer is allocated and touched before any stop */
+	c.cap = 64u << 10;
+	c.buf = malloc(c.cap);
+	if (!c.buf) {
+		graft_maps_free(&maps);
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	}
+	memset(c.buf, 0xa5, c.cap); /* not 0: malloc+memset(0) may become calloc */
 	for (s->attempts = 1;; s->attempts++) {
 		struct graft_pt_world w;
 		struct sched_saved sched;
-		uint64_t t_frozen, t_checked, t_committed;
+		uint64_t t_checked, t_committed;
 
+		c.busy = false;
 		boost_begin(&sched);
-		r = graft_pt_freeze(s->pid, &w, err);
+		r = graft_pt_freeze(s->pid, &w, check_stopped, &c, err);
 		if (r < 0) {
 			boost_end(&sched);
 			break;
 		}
 		s->nthreads = w.n;
-		t_frozen = graft_now_ns();
-		r = check_all(s, &maps, &w, &hit, err);
 		t_checked = graft_now_ns();
-		if (r == 0)
-			r = s->commit(s->ctx, &w, err);
+		r = c.busy ? 1 : s->commit(s->ctx, &w, err);
 		t_committed = graft_now_ns();
 		graft_pt_thaw(&w);
 		boost_end(&sched);
-		graft_debug("attempt %u: %zu threads stopped in %" PRIu64 " us, checked in %" PRIu64
+		graft_debug("attempt %u: %zu threads stopped and checked in %" PRIu64
 			    " us, committed in %" PRIu64 " us, let go in %" PRIu64 " us",
-			    s->attempts, w.n, (t_frozen - w.stop_start_ns) / 1000,
-			    (t_checked - t_frozen) / 1000, (t_committed - t_checked) / 1000,
-			    (w.stop_end_ns - t_committed) / 1000);
+			    s->attempts, w.n, (t_checked - w.stop_start_ns) / 1000,
+			    (t_committed - t_checked) / 1000, (w.stop_end_ns - t_committed) / 1000);
 		s->stop_ns = w.stop_end_ns - w.stop_start_ns;
 		graft_pt_world_free(&w);
 		if (r <= 0)
@@ -222,13 +234,14 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 				err, GRAFT_ERR_UNSAFE, -EBUSY,
 				"function '%s' is %s in thread %d (still busy after %" PRIu64
 				" ms, %u attempts)",
-				hit.name, hit.by_ip ? "running" : "on the stack", (int)hit.tid,
-				s->timeout_ms, s->attempts);
+				c.hit.name, c.hit.by_ip ? "running" : "on the stack",
+				(int)c.hit.tid, s->timeout_ms, s->attempts);
 			break;
 		}
 		sleep_ms(backoff);
 		backoff = backoff * 2 > 50 ? 50 : backoff * 2;
 	}
 	graft_maps_free(&maps);
+	free(c.buf);
 	return r;
 }

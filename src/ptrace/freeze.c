@@ -242,7 +242,8 @@ static int seize_new(struct graft_pt_world *w, const pid_t *tids, size_t nt, siz
  * PTRACE_EVENT_CLONE: its child is already attached (PTRACE_O_TRACECLONE)
  * and is added to the world, to be waited for in turn.
  */
-static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err)
+static int wait_thread(struct graft_pt_world *w, size_t i, graft_pt_stopped_fn on_stopped,
+		       void *ctx, struct graft_err *err)
 {
 	for (;;) {
 		pid_t tid = w->t[i].tid;
@@ -266,7 +267,7 @@ static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err
 				return graft_err_set(err, -errno,
 						     "cannot read registers of thread %d: %s",
 						     (int)tid, strerror(errno));
-			return 0;
+			return on_stopped ? on_stopped(ctx, &w->t[i], err) : 0;
 		}
 		if ((st >> 16) == PTRACE_EVENT_CLONE) {
 			unsigned long child = 0;
@@ -290,7 +291,8 @@ static int wait_thread(struct graft_pt_world *w, size_t i, struct graft_err *err
 	}
 }
 
-int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
+int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
+		    struct graft_err *err)
 {
 	size_t added = 1;
 	int r = 0;
@@ -328,7 +330,7 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err)
 		for (size_t i = 0; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 		for (size_t i = 0; i < w->n && r == 0; i++) /* w->n grows with clones */
-			r = wait_thread(w, i, err);
+			r = wait_thread(w, i, on_stopped, ctx, err);
 	}
 	if (r == 0) {
 		size_t live = 0;

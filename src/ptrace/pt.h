@@ -45,7 +45,15 @@ struct graft_pt_world {
  * doing so, and read their registers. On failure every thread already
  * stopped is let go again. Threads that exit meanwhile are dropped.
  */
-int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, struct graft_err *err);
+typedef int (*graft_pt_stopped_fn)(void *ctx, const struct graft_pt_thread *t,
+				   struct graft_err *err);
+/*
+ * on_stopped (may be NULL) runs for each thread as soon as it is stopped and
+ * its registers read, while later threads are still stopping, so per-thread
+ * work overlaps the wait. A negative return aborts the freeze.
+ */
+int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
+		    struct graft_err *err);
 /* Detach from every thread; they run again. Never fails as a whole. */
 void graft_pt_thaw(struct graft_pt_world *w);
 void graft_pt_world_free(struct graft_pt_world *w);
