@@ -200,7 +200,7 @@ static bool is_traced_by_us(pid_t tid)
 		int tracer;
 
 		if (sscanf(line, "TracerPid: %d", &tracer) == 1) {
-			ours = tracer == getpid();
+			ours = tracer == gettid(); /* the tracer is a thread */
 			break;
 		}
 	}
