@@ -14,6 +14,7 @@ trap 'rm -rf "$W"' EXIT
 
 gcc -O2 -g -pthread -o "$W/victim" "$ROOT/bench/victim.c"
 gcc -O2 -g -o "$W/bench" "$ROOT/bench/bench.c" -ljansson
+gcc -O2 -g -I"$ROOT/src" -o "$W/floor" "$ROOT/bench/freeze-floor.c" "$ROOT/$B/libgraft.a" -lelf -ljansson
 gcc -O2 -c -fPIC -ffunction-sections -o "$W/patch.o" "$ROOT/bench/patch.c"
 printf 'id bench\ntarget victim\nobject patch.o\nreplace work work_v2\n' >"$W/m"
 "$ROOT/$B/graft" pack "$W/m" -o "$W/p.graft" >/dev/null
@@ -27,4 +28,14 @@ printf 'id bench\ntarget victim\nobject patch.o\nreplace work work_v2\n' >"$W/m"
 	echo "         work() then sleep 1 ms, like server workers"
 	echo
 	"$W/bench" "$ROOT/$B/graft" "$W/victim" "$W/p.graft" "$RUNS" 1 8 64
+	echo
+	head -c 4096 /dev/zero >"$W/shm"
+	for n in 1 64; do
+		"$W/victim" $n "$W/shm" >/dev/null &
+		vp=$!
+		sleep 0.5
+		"$W/floor" $vp "$RUNS"
+		kill $vp
+		wait $vp 2>/dev/null || true
+	done
 } | tee "$OUTF"
