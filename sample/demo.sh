@@ -14,7 +14,7 @@ get() { # get PATH: one HTTP request with bash's /dev/tcp
 	local resp status body
 	exec 3<>"/dev/tcp/127.0.0.1/$PORT"
 	printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3
-	resp=$(tr -d '\r' <&3)
+	resp=$(tr -d '\r' <&3 2>/dev/null) || true
 	exec 3<&-
 	status=$(head -n 1 <<<"$resp")
 	body=$(tail -n 1 <<<"$resp")

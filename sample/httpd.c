@@ -40,10 +40,17 @@ static void *serve(void *arg)
 {
 	int fd = (int)(long)arg;
 	char req[1024] = "", token[256] = "";
-	ssize_t n = read(fd, req, sizeof(req) - 1);
+	size_t n = 0;
+	ssize_t r;
 
-	if (n > 0) {
+	/* read the request head: up to the blank line */
+	while (n < sizeof(req) - 1 && (r = read(fd, req + n, sizeof(req) - 1 - n)) > 0) {
+		n += (size_t)r;
 		req[n] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	if (n > 0) {
 		__atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
 		if (strncmp(req, "GET /admin", 10) == 0) {
 			const char *t = strstr(req, "token=");
@@ -58,6 +65,10 @@ static void *serve(void *arg)
 			reply(fd, "200 OK", "hello from the sample service\n");
 		}
 	}
+	/* close gently: unread input at close() would reset the connection */
+	shutdown(fd, SHUT_WR);
+	while (read(fd, req, sizeof(req)) > 0)
+		;
 	close(fd);
 	return NULL;
 }
