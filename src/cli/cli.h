@@ -24,6 +24,8 @@ enum graft_exit {
 extern bool cli_verbose;
 
 int cli_exit_for(const struct graft_err *err);
+/* The worse of two exit codes, for commands over several processes. */
+int cli_worse(int a, int b);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "error: <prefix>: <err->msg>" and return the matching exit code. */

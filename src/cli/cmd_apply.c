@@ -111,9 +111,7 @@ int cmd_apply(int argc, char **argv)
 			}
 			json_array_append_new(arr, j);
 		}
-		if (code != EXIT_DONE && (worst == EXIT_DONE || code == EXIT_ERROR ||
-					  (code == EXIT_UNSAFE && worst == EXIT_NOTHING)))
-			worst = code;
+		worst = cli_worse(worst, code);
 	}
 	if (json)
 		cli_json_print(npids == 1 ? json_incref(json_array_get(arr, 0)) : json_incref(arr));

@@ -133,9 +133,7 @@ int cmd_revert(int argc, char **argv)
 		for (size_t k = 0; k < n; k++)
 			free(ids[k]);
 		free(ids);
-		if (code != EXIT_DONE && (worst == EXIT_DONE || code == EXIT_ERROR ||
-					  (code == EXIT_UNSAFE && worst == EXIT_NOTHING)))
-			worst = code;
+		worst = cli_worse(worst, code);
 	}
 	if (json)
 		cli_json_print(

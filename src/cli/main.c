@@ -139,6 +139,17 @@ void cli_json_print(json_t *j)
 	json_decref(j);
 }
 
+int cli_worse(int a, int b)
+{
+	/* error > refused as unsafe > nothing to do > done */
+	static const int rank[] = {
+		[EXIT_DONE] = 0, [EXIT_NOTHING] = 1, [EXIT_UNSAFE] = 2, [EXIT_ERROR] = 3};
+
+	if (a < 0 || a > EXIT_NOTHING || b < 0 || b > EXIT_NOTHING)
+		return EXIT_ERROR;
+	return rank[b] > rank[a] ? b : a;
+}
+
 int cli_usage(const char *help)
 {
 	/* the synopsis lines only; the full text is one --help away */

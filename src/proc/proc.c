@@ -263,14 +263,13 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	return 0;
 }
 
-static int stat_fields(pid_t pid, char *state, uint64_t *start, uint64_t *flags)
+static int stat_fields_at(const char *path, char *state, uint64_t *start, uint64_t *flags)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 	char *p;
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -305,6 +304,46 @@ static int stat_fields(pid_t pid, char *state, uint64_t *start, uint64_t *flags)
 		*start = strtoull(p, NULL, 10);
 	}
 	return 0;
+}
+
+static int stat_fields(pid_t pid, char *state, uint64_t *start, uint64_t *flags)
+{
+	char path[64];
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_fields_at(path, state, start, flags);
+}
+
+bool graft_proc_task_alive(pid_t pid, pid_t tid)
+{
+	char path[64], state = 0;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if (stat_fields_at(path, &state, NULL, NULL) < 0)
+		return false;
+	return state != 'Z' && state != 'X';
+}
+
+pid_t graft_proc_tracer(pid_t tid)
+{
+	char path[64], line[256];
+	pid_t tracer = -1;
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		int t;
+
+		if (sscanf(line, "TracerPid: %d", &t) == 1) {
+			tracer = (pid_t)t;
+			break;
+		}
+	}
+	fclose(f);
+	return tracer;
 }
 
 bool graft_proc_is_alive(pid_t pid)

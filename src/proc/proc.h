@@ -64,6 +64,10 @@ int graft_proc_open_object(pid_t pid, const struct graft_object *obj, struct gra
 int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err);
 /* Does the process exist (and is not a zombie)? */
 bool graft_proc_is_alive(pid_t pid);
+/* Does thread tid of pid exist and is not a zombie? */
+bool graft_proc_task_alive(pid_t pid, pid_t tid);
+/* TracerPid of a thread (0: not traced, -1: unreadable). */
+pid_t graft_proc_tracer(pid_t tid);
 /* Gone, a zombie, or tearing down (PF_EXITING)? */
 bool graft_proc_is_exiting(pid_t pid);
 /* Process start time in clock ticks since boot (field 22 of stat). */

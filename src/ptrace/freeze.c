@@ -88,47 +88,16 @@ enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len)
 {
-	char path[64], line[256];
-	FILE *f;
+	pid_t tracer = err_no == EPERM ? graft_proc_tracer(tid) : 0;
 
-	(void)snprintf(buf, len, "%s", strerror(err_no));
-	if (err_no != EPERM)
-		return;
-	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		int tracer;
+	if (tracer > 0) {
+		char comm[64];
 
-		if (sscanf(line, "TracerPid: %d", &tracer) == 1 && tracer > 0) {
-			char comm[64];
-
-			graft_proc_comm(tracer, comm, sizeof(comm));
-			(void)snprintf(buf, len, "already traced by pid %d (%s)", tracer, comm);
-			break;
-		}
+		graft_proc_comm(tracer, comm, sizeof(comm));
+		(void)snprintf(buf, len, "already traced by pid %d (%s)", (int)tracer, comm);
+	} else {
+		(void)snprintf(buf, len, "%s", strerror(err_no));
 	}
-	fclose(f);
-}
-
-bool pt_thread_alive(pid_t pid, pid_t tid)
-{
-	char path[64], buf[256];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-	char *p;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
 static bool world_has(const struct graft_pt_world *w, pid_t tid)
@@ -186,28 +155,6 @@ static int world_add(struct graft_pt_world *w, pid_t tid, struct graft_err *err)
 	return 0;
 }
 
-static bool is_traced_by_us(pid_t tid)
-{
-	char path[64], line[128];
-	bool ours = false;
-	FILE *f;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		int tracer;
-
-		if (sscanf(line, "TracerPid: %d", &tracer) == 1) {
-			ours = tracer == gettid(); /* the tracer is a thread */
-			break;
-		}
-	}
-	fclose(f);
-	return ours;
-}
-
 /* Seize the listed threads not seized yet; *added counts them. */
 static int seize_new(struct graft_pt_world *w, const pid_t *tids, size_t nt, size_t *added,
 		     struct graft_err *err)
@@ -219,9 +166,11 @@ static int seize_new(struct graft_pt_world *w, const pid_t *tids, size_t nt, siz
 		if (ptrace(PTRACE_SEIZE, tids[i], 0, (void *)PTRACE_O_TRACECLONE) < 0) {
 			char why[128];
 
-			if (errno == ESRCH || (errno == EPERM && !pt_thread_alive(w->pid, tids[i])))
+			if (errno == ESRCH ||
+			    (errno == EPERM && !graft_proc_task_alive(w->pid, tids[i])))
 				continue; /* exited meanwhile (a zombie thread answers EPERM) */
-			if (errno != EPERM || !is_traced_by_us(tids[i])) {
+			/* the tracer is a thread: compare with ours */
+			if (errno != EPERM || graft_proc_tracer(tids[i]) != gettid()) {
 				pt_seize_failure(tids[i], errno, why, sizeof(why));
 				return graft_err_set(err, -errno, "cannot attach to thread %d: %s",
 						     (int)tids[i], why);

@@ -18,7 +18,4 @@ pid_t pt_wait_polling(pid_t tid, int *st, bool poll);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
 
-/* Is thread tid of pid alive (not gone, not a zombie)? */
-bool pt_thread_alive(pid_t pid, pid_t tid);
-
 #endif

@@ -86,21 +86,9 @@ static pid_t pick_thread(pid_t pid)
 	/* the main thread may have called pthread_exit */
 	if (graft_proc_tasks(pid, &tids, &n, NULL) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char path[64];
-		char st = 0;
-		FILE *f;
-
-		(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tids[i]);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fscanf(f, "%*d (%*[^)]) %c", &st) == 1 && st != 'Z' && st != 'X') {
-			fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (graft_proc_task_alive(pid, tids[i]))
 			return tids[i];
-		}
-		fclose(f);
-	}
 	return -1;
 }
 
