@@ -136,12 +136,25 @@ static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
 {
 	_cleanup_free_ uint8_t *cur = malloc(f->pre_len);
 	uint64_t addr = c->target->base + f->old_offset;
+	const struct graft_map *m;
 	uint32_t start = 0;
 	int r;
 
 	*prev = NULL;
 	if (!cur)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
+	/*
+	 * A hostile patch could name data as a "function" and supply its
+	 * bytes as the pre-image: only code of the target object is patched.
+	 */
+	m = graft_maps_find(&c->maps, addr);
+	if (!m || !m->x || m->inode != c->target->inode || m->dev_major != c->target->dev_major ||
+	    m->dev_minor != c->target->dev_minor || addr + f->pre_len < addr ||
+	    addr + f->pre_len > m->end)
+		return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -EFAULT,
+				      "function '%s' at 0x%" PRIx64
+				      " is not inside the code of '%s'; refusing to write there",
+				      f->old_name, addr, c->target->path);
 	r = graft_mem_read(c->memfd, addr, cur, f->pre_len, c->err);
 	if (r < 0)
 		return graft_err_prefix(c->err, r, "function '%s'", f->old_name);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Malformed patch files through the real CLI: truncated, corrupted fields,
-# not ELF, empty, missing, a directory. Each is refused with one clear line
-# (exit 1) and the target is untouched.
+# not ELF, empty, missing, a directory: each refused with one clear line
+# (exit 1). A well-formed but hostile patch naming data as a function is
+# refused as unsafe (exit 2). The target is untouched.
 . "$(dirname "$0")/lib.sh"
 
 gcc -O2 -g -o "$T/victim" "$HERE/basic/victim.c" || fail "compile"
@@ -43,6 +44,15 @@ mkdir "$T/dir.graft"
 check_refused "$T/dir.graft" "Is a directory"
 # a plain object without graft sections
 check_refused "$T/patch.o" "section .graft.meta is missing \(not a graft patch\?\)"
+# a hostile patch naming data as a function (old_offset -> the static 'counter')
+funcs_off=$(od -An -t u4 -j $((0x$meta + 108)) -N 4 "$T/good.graft" | tr -d ' ')
+data=$(nm "$T/victim" | awk '$3=="counter"{print $1}')
+le=""
+for ((k = 0; k < 8; k++)); do le+=$(printf '\\x%02x' $(((0x$data >> (8 * k)) & 255))); done
+corrupt datafn "$funcs_off" "$le"
+run_graft 2 apply "$T/datafn.graft" --pid "$pid"
+expect_in "data as code" "$ERR" "function 'compute' at 0x[0-9a-f]+ is not inside the code of '.*/victim'; refusing to write there"
 grep -q memfd:graft "/proc/$pid/maps" && fail "something was mapped"
 expect_eq "untouched" "$(vask v 'compute 3')" 4
+expect_eq "counter untouched" "$(vask v counter)" 100
 exit 0
