@@ -205,13 +205,16 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 	for (s->attempts = 1;; s->attempts++) {
 		struct graft_pt_world w;
 		struct sched_saved sched;
+		sigset_t sigmask;
 		uint64_t t_checked, t_committed;
 
 		c.busy = false;
+		graft_signals_hold(&sigmask);
 		boost_begin(&sched);
 		r = graft_pt_freeze(s->pid, &w, check_stopped, &c, err);
 		if (r < 0) {
 			boost_end(&sched);
+			graft_signals_release(&sigmask);
 			break;
 		}
 		s->nthreads = w.n;
@@ -220,6 +223,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		t_committed = graft_now_ns();
 		graft_pt_thaw(&w);
 		boost_end(&sched);
+		graft_signals_release(&sigmask);
 		graft_debug("attempt %u: %zu threads stopped and checked in %" PRIu64
 			    " us, committed in %" PRIu64 " us, let go in %" PRIu64 " us",
 			    s->attempts, w.n, (t_checked - w.stop_start_ns) / 1000,

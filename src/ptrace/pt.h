@@ -66,6 +66,8 @@ struct graft_rsys {
 	uint64_t syscall_insn; /* address of bytes 0f 05 in the target */
 	struct user_regs_struct saved;
 	bool attached;
+	bool gone;	  /* the thread exited under us */
+	sigset_t sigmask; /* graft's own, restored at the end */
 	uint64_t stop_start_ns;
 	bool in_syscall_stop; /* registers were changed since the interrupt */
 	/*

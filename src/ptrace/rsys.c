@@ -103,7 +103,7 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 	case PT_STOPPED:
 		break;
 	case PT_GONE:
-		rs->attached = false;
+		rs->gone = true;
 		return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
 	case PT_ERROR:
 		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
@@ -130,11 +130,14 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 	rs->tid = pick_thread(pid);
 	if (rs->tid <= 0)
 		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
+	graft_signals_hold(&rs->sigmask);
 	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		char why[128];
+		int e = errno;
 
-		pt_seize_failure(rs->tid, errno, why, sizeof(why));
-		return graft_err_set(err, -errno, "cannot attach to pid %d: %s", (int)pid, why);
+		graft_signals_release(&rs->sigmask);
+		pt_seize_failure(rs->tid, e, why, sizeof(why));
+		return graft_err_set(err, -e, "cannot attach to pid %d: %s", (int)pid, why);
 	}
 	rs->attached = true;
 	rs->stop_start_ns = graft_now_ns();
@@ -156,7 +159,7 @@ static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
 			return graft_err_set(err, -errno, "cannot wait for thread %d: %s",
 					     (int)rs->tid, strerror(errno));
 		if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
-			rs->attached = false;
+			rs->gone = true;
 			return graft_err_set(err, -ESRCH, "process %d exited during a remote call",
 					     (int)rs->pid);
 		}
@@ -287,12 +290,10 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t
 	return graft_err_set(err, -EAGAIN, "remote call did not return");
 }
 
-void graft_rsys_end(struct graft_rsys *rs)
+static void rsys_leave(struct graft_rsys *rs)
 {
 	int e;
 
-	if (!rs->attached)
-		return;
 	if (rs->in_syscall_stop) {
 		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &rs->saved) < 0)
 			graft_warn("cannot restore registers of thread %d: %s", (int)rs->tid,
@@ -303,14 +304,21 @@ void graft_rsys_end(struct graft_rsys *rs)
 		 */
 		if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0 ||
 		    ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0 ||
-		    pt_wait_stop(rs->tid, &e) != PT_STOPPED) {
-			rs->attached = false;
+		    pt_wait_stop(rs->tid, &e) != PT_STOPPED)
 			return;
-		}
 	}
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
 		graft_warn("cannot detach thread %d: %s", (int)rs->tid, strerror(errno));
+}
+
+void graft_rsys_end(struct graft_rsys *rs)
+{
+	if (!rs->attached)
+		return;
+	if (!rs->gone)
+		rsys_leave(rs);
 	rs->attached = false;
+	graft_signals_release(&rs->sigmask);
 	graft_debug("thread %d was stopped %" PRIu64 " us for remote calls", (int)rs->tid,
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }

@@ -6,6 +6,7 @@
 #ifndef GRAFT_UTIL_H
 #define GRAFT_UTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,15 @@ uint64_t graft_wall_ns(void);
 int graft_read_file(const char *path, size_t max, char **out, size_t *len, struct graft_err *err);
 int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
 		  struct graft_err *err);
+
+/*
+ * Hold off asynchronous signals (SIGTERM, SIGINT, SIGHUP, ...) in the
+ * calling thread while the target is in a state only graft can undo, so an
+ * operator's Ctrl-C or a service manager's stop lands after the undo.
+ * SIGKILL cannot be held: see docs/safety.md.
+ */
+void graft_signals_hold(sigset_t *old);
+void graft_signals_release(const sigset_t *old);
 
 /* Grow an array by doubling; returns -ENOMEM or 0. */
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem);
