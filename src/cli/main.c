@@ -161,7 +161,13 @@ int cli_usage(const char *help)
 		if (strncmp(p, "       graft", 12) != 0)
 			break;
 	}
-	fputs("see 'graft <command> --help'\n", stderr);
+	{
+		/* "usage: graft VERB ..." names the command */
+		const char *verb = help + strlen("usage: graft ");
+		int n = (int)strcspn(verb, " \n");
+
+		fprintf(stderr, "see 'graft %.*s --help'\n", n, verb);
+	}
 	return EXIT_USAGE;
 }
 
