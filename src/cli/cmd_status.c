@@ -88,7 +88,7 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 		}
 	}
 	memfd = graft_mem_open(pid, &err);
-	if (memfd < 0 || graft_region_list(pid, memfd, &maps, &regs, &bad, &err) < 0) {
+	if (memfd < 0 || graft_region_list(memfd, &maps, &regs, &bad, &err) < 0) {
 		graft_maps_free(&maps);
 		if (explicit)
 			(void)cli_fail(&err, "cannot read pid %d", (int)pid);

@@ -416,7 +416,7 @@ static int verify_discoverable(struct apply_ctx *c)
 
 	if (r < 0)
 		return r;
-	r = graft_region_list(c->pid, c->memfd, &maps, &regs, NULL, c->err);
+	r = graft_region_list(c->memfd, &maps, &regs, NULL, c->err);
 	if (r == 0) {
 		reg = graft_region_find(&regs, c->patch->id);
 		if (!reg || reg->addr != c->base || reg->hdr->nfuncs != c->hdr->nfuncs)
@@ -639,7 +639,7 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
 		r = c.memfd;
 		goto out;
 	}
-	if ((r = graft_region_list(pid, c.memfd, &c.maps, &c.regions, NULL, err)) < 0)
+	if ((r = graft_region_list(c.memfd, &c.maps, &c.regions, NULL, err)) < 0)
 		goto out;
 	{
 		const struct graft_region *same = graft_region_find(&c.regions, patch->id);

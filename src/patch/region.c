@@ -61,13 +61,12 @@ static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
 	return 0;
 }
 
-int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
-		      struct graft_regions *out, size_t *bad, struct graft_err *err)
+int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_regions *out,
+		      size_t *bad, struct graft_err *err)
 {
 	struct graft_regions r = {0};
 	size_t cap = 0;
 
-	(void)pid;
 	if (bad)
 		*bad = 0;
 	for (size_t i = 0; i < maps->n; i++) {

@@ -68,8 +68,8 @@ struct graft_regions {
  * Find and read graft regions of pid from its maps. Regions whose header is
  * unreadable or inconsistent are skipped (and counted in *bad if non-NULL).
  */
-int graft_region_list(pid_t pid, int memfd, const struct graft_maps *maps,
-		      struct graft_regions *out, size_t *bad, struct graft_err *err);
+int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_regions *out,
+		      size_t *bad, struct graft_err *err);
 void graft_regions_free(struct graft_regions *r);
 const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id);
 /* Region whose jump currently sits at addr (an applied patch), or NULL. */

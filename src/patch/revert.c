@@ -152,7 +152,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 		r = memfd;
 		goto out;
 	}
-	if ((r = graft_region_list(pid, memfd, &maps, &regs, NULL, err)) < 0)
+	if ((r = graft_region_list(memfd, &maps, &regs, NULL, err)) < 0)
 		goto out;
 	reg = graft_region_find(&regs, patch_id);
 	if (!reg) {
@@ -232,7 +232,7 @@ int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err)
 		graft_maps_free(&maps);
 		return memfd;
 	}
-	r = graft_region_list(pid, memfd, &maps, &regs, NULL, err);
+	r = graft_region_list(memfd, &maps, &regs, NULL, err);
 	graft_maps_free(&maps);
 	if (r < 0)
 		return r;

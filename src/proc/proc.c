@@ -263,7 +263,7 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	return 0;
 }
 
-static int stat_fields_at(const char *path, char *state, uint64_t *start, uint64_t *flags)
+static int stat_fields_at(const char *path, char *state, uint64_t *flags)
 {
 	char buf[1024];
 	_cleanup_close_ int fd = -1;
@@ -293,25 +293,15 @@ static int stat_fields_at(const char *path, char *state, uint64_t *start, uint64
 		}
 		*flags = q ? strtoull(q, NULL, 10) : 0;
 	}
-	if (start) {
-		/* field 3 is state; starttime is field 22 */
-		for (int f = 3; f < 22; f++) {
-			p = strchr(p, ' ');
-			if (!p)
-				return -EINVAL;
-			p++;
-		}
-		*start = strtoull(p, NULL, 10);
-	}
 	return 0;
 }
 
-static int stat_fields(pid_t pid, char *state, uint64_t *start, uint64_t *flags)
+static int stat_fields(pid_t pid, char *state, uint64_t *flags)
 {
 	char path[64];
 
 	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	return stat_fields_at(path, state, start, flags);
+	return stat_fields_at(path, state, flags);
 }
 
 bool graft_proc_task_alive(pid_t pid, pid_t tid)
@@ -319,7 +309,7 @@ bool graft_proc_task_alive(pid_t pid, pid_t tid)
 	char path[64], state = 0;
 
 	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (stat_fields_at(path, &state, NULL, NULL) < 0)
+	if (stat_fields_at(path, &state, NULL) < 0)
 		return false;
 	return state != 'Z' && state != 'X';
 }
@@ -350,7 +340,7 @@ bool graft_proc_is_alive(pid_t pid)
 {
 	char state = 0;
 
-	if (stat_fields(pid, &state, NULL, NULL) < 0)
+	if (stat_fields(pid, &state, NULL) < 0)
 		return false;
 	return state != 'Z' && state != 'X';
 }
@@ -360,17 +350,10 @@ bool graft_proc_is_exiting(pid_t pid)
 	uint64_t flags = 0;
 	char state = 0;
 
-	if (stat_fields(pid, &state, NULL, &flags) < 0)
+	if (stat_fields(pid, &state, &flags) < 0)
 		return true;
 	/* PF_EXITING: the process is tearing down, its memory may be gone */
 	return state == 'Z' || state == 'X' || (flags & 0x4);
-}
-
-int graft_proc_start_time(pid_t pid, uint64_t *out)
-{
-	char state;
-
-	return stat_fields(pid, &state, out, NULL);
 }
 
 void graft_proc_comm(pid_t pid, char *buf, size_t len)

@@ -70,8 +70,6 @@ bool graft_proc_task_alive(pid_t pid, pid_t tid);
 pid_t graft_proc_tracer(pid_t tid);
 /* Gone, a zombie, or tearing down (PF_EXITING)? */
 bool graft_proc_is_exiting(pid_t pid);
-/* Process start time in clock ticks since boot (field 22 of stat). */
-int graft_proc_start_time(pid_t pid, uint64_t *out);
 /* "comm" of the process, for messages. */
 void graft_proc_comm(pid_t pid, char *buf, size_t len);
 
