@@ -29,10 +29,10 @@ CONV := -Wconversion -Wno-sign-conversion
 LIBS := -lelf -ljansson
 
 DEB_PACKAGES := build-essential pkg-config libelf-dev libcmocka-dev libjansson-dev \
-	libsodium-dev libsqlite3-dev clang jq strace
+	libsodium-dev libsqlite3-dev clang jq strace patch
 
 LIB_SRCS := $(wildcard src/util/*.c src/elf/*.c src/proc/*.c src/ptrace/*.c src/link/*.c \
-	src/patch/*.c)
+	src/patch/*.c src/build/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
@@ -41,7 +41,7 @@ all: $(B)/graft
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(if $(filter src/elf/% src/link/%,$<),$(CONV)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(if $(filter src/elf/% src/link/% src/build/%,$<),$(CONV)) -c $< -o $@
 
 $(B)/libgraft.a: $(LIB_OBJS)
 	ar rcs $@ $^

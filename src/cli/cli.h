@@ -44,5 +44,7 @@ int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_cc(int argc, char **argv);
 
 #endif

@@ -35,7 +35,8 @@ static const char help[] =
 	"the\n"
 	"target file so apply can prove the running code is the code the patch was made for.\n"
 	"\n"
-	"exit codes: 0 written, 1 error (nothing is written on error), 64 bad command line.\n";
+	"exit codes: 0 written, 1 error, 2 cannot be patched live (a function too short for a\n"
+	"jump), 64 bad command line. Nothing is written on error.\n";
 
 int cmd_pack(int argc, char **argv)
 {

@@ -28,6 +28,7 @@ static const char usage[] =
 	"  apply PATCH.graft --pid PID    put a patch into a running process\n"
 	"  revert PATCH_ID --pid PID      take a patch out again (--all: every patch)\n"
 	"  status [--pid PID]             what is applied, read from the processes themselves\n"
+	"  build --src DIR --diff FIX --target BIN   make a patch from a source fix\n"
 	"  pack MANIFEST -o PATCH.graft   make a patch file from an object file and a manifest\n"
 	"  info PATCH.graft               what a patch file contains and which build it targets\n"
 	"\n"
@@ -191,7 +192,8 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{"apply", cmd_apply}, {"revert", cmd_revert}, {"status", cmd_status},
-		{"pack", cmd_pack},   {"info", cmd_info},
+		{"pack", cmd_pack},   {"info", cmd_info},	      {"build", cmd_build},
+		{"__cc", cmd_cc},
 	};
 	int i = 1;
 

@@ -292,7 +292,7 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 				struct graft_elf_sym other;
 
 				if (graft_elf_func_at(tgt, s.value + k, &other))
-					return graft_err_set(err, -EINVAL,
+					return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EINVAL,
 							     "function '%s' is %" PRIu64
 							     " bytes, too short for a jump, and "
 							     "the bytes after it are not padding",

@@ -181,8 +181,13 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 				f->new_addr, f->new_addr + f->new_size, false, f->name};
 		}
 		(void)snprintf(what, sizeof(what), "code of patch '%s'", h->patch_id);
+		/*
+		 * code_end is page aligned and the patch's read-only data starts
+		 * there: a pointer to its first string is no return address.
+		 * Text ends in padding, so no call sits at its very end.
+		 */
 		ranges[h->nfuncs] =
-			(struct graft_busy_range){h->code_start, h->code_end, false, what};
+			(struct graft_busy_range){h->code_start, h->code_end - 1, false, what};
 		s = (struct graft_stw){.pid = pid,
 				       .memfd = memfd,
 				       .ranges = ranges,

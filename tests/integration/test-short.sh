@@ -32,7 +32,7 @@ a=$((0x$(nm "$T/packed" | awk '$3=="ident"{print $1}')))
 b=$((0x$(nm "$T/packed" | awk '$3=="after"{print $1}')))
 [ $((b - a)) -lt 5 ] || skip "the compiler padded ident() anyway"
 printf 'id short-2\ntarget packed\nobject patch.o\nreplace ident ident_v2\n' >"$T/m2"
-run_graft 1 pack "$T/m2" -o "$T/p2.graft"
+run_graft 2 pack "$T/m2" -o "$T/p2.graft"
 expect_in "refused" "$ERR" "function 'ident' is [0-9] bytes, too short for a jump, and the bytes after it are not padding"
 [ -e "$T/p2.graft" ] && fail "a refused pack left a file"
 exit 0

@@ -1,0 +1,1 @@
+int encode(int v);

@@ -1,0 +1,1 @@
+unsigned encode(unsigned v);

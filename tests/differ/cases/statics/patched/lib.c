@@ -1,0 +1,26 @@
+#include <stdio.h>
+
+__attribute__((noinline)) int count_a(int v)
+{
+	static int count;
+	static int calls = 5;
+
+	count += v;
+	calls++;
+	printf("a %d (%d)\n", count, calls);
+	return count;
+}
+
+__attribute__((noinline)) int count_b(int v)
+{
+	static int count = 100;
+
+	count -= v;
+	printf("b %d\n", count);
+	return count;
+}
+
+int run(int x)
+{
+	return count_a(x) + count_b(x);
+}
