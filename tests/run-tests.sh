@@ -13,7 +13,8 @@ pass=0 failn=0 skipn=0
 failed=()
 
 tests=()
-for t in "$ROOT/$B"/tests/unit/test-* "$ROOT"/tests/integration/test-*.sh "$ROOT/$B"/tests/fuzz/replay-*; do
+for t in "$ROOT/$B"/tests/unit/test-* "$ROOT"/tests/differ/test-*.sh "$ROOT"/tests/integration/test-*.sh \
+	"$ROOT/$B"/tests/fuzz/replay-*; do
 	[ -x "$t" ] || continue
 	[ -n "$PAT" ] && [[ $t != *$PAT* ]] && continue
 	tests+=("$t")

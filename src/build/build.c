@@ -1063,6 +1063,8 @@ static int emit(struct ctx *c, struct graft_err *err)
 	for (size_t i = 0; i < c->opts->ncves; i++)
 		fprintf(mf, "cve %s\n", c->opts->cves[i]);
 	fprintf(mf, "target %s\nobject %s\n", tgt->path, obj);
+	if (strcmp(tgt->sym_path, tgt->path) != 0)
+		fprintf(mf, "symbols %s\n", tgt->sym_path);
 	/* replacements, each checked against the target's bytes (build-time run-pre) */
 	for (size_t u = 0; u < nu && r >= 0; u++) {
 		struct tu *t = &c->tus[unit_tu[u]];

@@ -114,7 +114,10 @@ static int open_debug_file(struct graft_target *t, const char *debug_root, struc
 	if (r != (int)t->build_id_len || memcmp(bid, t->build_id, t->build_id_len) != 0)
 		return graft_err_set(err, -EINVAL, "debug file '%s' does not belong to '%s'", p,
 				     t->path);
-	t->sym_path = TAKE_PTR(p);
+	/* absolute, like path: graft_pack reads it relative to nothing */
+	t->sym_path = realpath(p, NULL);
+	if (!t->sym_path)
+		return graft_err_set(err, -errno, "cannot resolve '%s': %s", p, strerror(errno));
 	return 0;
 }
 

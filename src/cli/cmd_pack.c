@@ -21,6 +21,8 @@ static const char help[] =
 	"                                 relative to the manifest); its build-id goes in the "
 	"patch\n"
 	"  object fix.o                   the compiled new code\n"
+	"  symbols lib.debug              where the target's symbols are when it is stripped\n"
+	"                                 (its separate debug file; the build-ids must match)\n"
 	"  replace parse_header parse_header_v2   old function -> its replacement in the object;\n"
 	"                                 write OLD@0xADDR when several statics share the name\n"
 	"  bind counter counter.1         make the object's undefined NAME refer to a target "

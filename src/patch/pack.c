@@ -49,7 +49,7 @@ static int sb_str(struct strbuf *s, const char *str, uint32_t *off)
 }
 
 struct manifest {
-	char *id, *description, *target, *object;
+	char *id, *description, *target, *object, *symbols;
 	char *cves[GRAFT_PATCH_CVES_MAX];
 	size_t ncves;
 	struct {
@@ -72,6 +72,7 @@ static void manifest_free(struct manifest *m)
 	free(m->description);
 	free(m->target);
 	free(m->object);
+	free(m->symbols);
 	for (size_t i = 0; i < m->ncves; i++)
 		free(m->cves[i]);
 	for (size_t i = 0; i < m->nrep; i++) {
@@ -151,6 +152,10 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 			if (m->target)
 				goto twice;
 			m->target = path_rel(dir, rest);
+		} else if (!strcmp(key, "symbols")) {
+			if (m->symbols)
+				goto twice;
+			m->symbols = path_rel(dir, rest);
 		} else if (!strcmp(key, "object")) {
 			if (m->object)
 				goto twice;
@@ -240,17 +245,18 @@ struct pack_out {
 	struct graft_fmt_header h;
 };
 
-static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf *obj,
-		     struct pack_out *o, struct strbuf *funcs, struct graft_err *err)
+static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf *symf,
+		     struct graft_elf *obj, struct pack_out *o, struct strbuf *funcs,
+		     struct graft_err *err)
 {
 	for (size_t i = 0; i < m->nrep; i++) {
 		struct graft_fmt_func f = {0};
 		struct graft_elf_sym s, ns;
 		_cleanup_free_ uint8_t *img = NULL;
-		int n = graft_elf_symtab_lookup(tgt, m->rep[i].old, &s);
+		int n = graft_elf_symtab_lookup(symf, m->rep[i].old, &s);
 
 		if (m->rep[i].at) {
-			const char *fn = graft_elf_func_at(tgt, m->rep[i].at, &s);
+			const char *fn = graft_elf_func_at(symf, m->rep[i].at, &s);
 
 			if (!fn || strcmp(fn, m->rep[i].old) != 0 || s.value != m->rep[i].at)
 				return graft_err_set(err, -ENOENT,
@@ -291,7 +297,7 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 			for (uint64_t k = s.size; k < 5; k++) {
 				struct graft_elf_sym other;
 
-				if (graft_elf_func_at(tgt, s.value + k, &other))
+				if (graft_elf_func_at(symf, s.value + k, &other))
 					return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EINVAL,
 							     "function '%s' is %" PRIu64
 							     " bytes, too short for a jump, and "
@@ -495,7 +501,8 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	struct manifest *m = NULL;
 	_cleanup_(graft_elf_freep) struct graft_elf *tgt = NULL;
 	_cleanup_(graft_elf_freep) struct graft_elf *obj = NULL;
-	_cleanup_close_ int tfd = -1, ofd = -1;
+	_cleanup_(graft_elf_freep) struct graft_elf *symf = NULL;
+	_cleanup_close_ int tfd = -1, ofd = -1, sfd = -1;
 	struct pack_out o = {0};
 	struct strbuf funcs = {0}, syms = {0}, cves = {0};
 	struct graft_fmt_header *h = &o.h;
@@ -538,8 +545,20 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 			goto out;
 		}
 	}
-	if ((r = add_funcs(m, tgt, obj, &o, &funcs, err)) < 0 ||
-	    (r = add_syms(m, tgt, obj, &o, &syms, sum, err)) < 0)
+	if (m->symbols) {
+		uint8_t bid[GRAFT_BUILD_ID_MAX];
+
+		if ((r = open_elf_file(m->symbols, &sfd, &symf, err)) < 0)
+			goto out;
+		r = graft_elf_build_id(symf, bid, sizeof(bid));
+		if (r != (int)h->build_id_len || memcmp(bid, h->build_id, h->build_id_len) != 0) {
+			r = graft_err_set(err, -EINVAL, "symbols '%s' are not from target '%s'",
+					  m->symbols, m->target);
+			goto out;
+		}
+	}
+	if ((r = add_funcs(m, tgt, symf ? symf : tgt, obj, &o, &funcs, err)) < 0 ||
+	    (r = add_syms(m, symf ? symf : tgt, obj, &o, &syms, sum, err)) < 0)
 		goto out;
 	h->nfuncs = (uint32_t)m->nrep;
 	h->nsyms = (uint32_t)(syms.n / sizeof(struct graft_fmt_sym));

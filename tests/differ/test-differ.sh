@@ -9,7 +9,9 @@
 #   exit N             graft build's exit code (default 0)
 #   error TEXT         its error message contains TEXT
 #   note TEXT          one of its notes contains TEXT
-# and optionally cflags (default -O2). The project is built the normal way,
+# and optionally cflags (default -O2) and target_cflags (the flags the
+# running target was built with, when they differ from what --build uses).
+# The project is built the normal way,
 # the diff is made with diff -ruN, and 'graft build --json' is judged.
 # usage: tests/differ/test-differ.sh [CASE...]
 set -u
@@ -25,6 +27,8 @@ run_case() {
 	local name=$1 dir=$CASES/$1 w=$T/$1 cflags=-O2 out rc want_exit=0 line key rest got
 	mkdir -p "$w/a" "$w/b"
 	[ -f "$dir/cflags" ] && cflags=$(cat "$dir/cflags")
+	local tflags=$cflags
+	[ -f "$dir/target_cflags" ] && tflags=$(cat "$dir/target_cflags")
 	cp -r "$dir/orig/." "$w/a/"
 	[ -f "$w/a/main.c" ] || printf 'int run(int);\nint main(int c, char **v)\n{\n\t(void)v;\n\treturn run(c) & 1;\n}\n' >"$w/a/main.c"
 	cat >"$w/a/Makefile" <<'MK'
@@ -39,7 +43,7 @@ MK
 	cp -r "$dir/patched/." "$w/b/"
 	(cd "$w" && diff -ruN a b >fix.diff)
 	cp -r "$w/a" "$w/src"
-	make -s -C "$w/src" CFLAGS="$cflags" >"$w/make.log" 2>&1 || { echo "FAIL $name: the original does not build"; cat "$w/make.log"; return 1; }
+	make -s -C "$w/src" CFLAGS="$tflags" >"$w/make.log" 2>&1 || { echo "FAIL $name: the original does not build"; cat "$w/make.log"; return 1; }
 	out=$("$GRAFT" build --src "$w/src" --diff "$w/fix.diff" --target "$w/src/prog" \
 		--build "make CFLAGS='$cflags'" --cache-dir "$w/cache" -o "$w/out.graft" --json 2>"$w/err")
 	rc=$?
