@@ -69,6 +69,7 @@ struct ctx {
 	struct graft_build_result *res;
 	char *src; /* the source tree, absolute */
 	char *dir, *orig, *patched, *bin;
+	char *lndir; /* line-neutral twins of the patched build's objects */
 	char *cc; /* the real compiler, absolute */
 	struct cc_log olog, plog;
 	struct graft_udiff *udiff;
@@ -343,7 +344,8 @@ static int write_wrapper(struct ctx *c, struct graft_err *err)
 static int run_build(struct ctx *c, const char *tree, const char *which, struct graft_err *err)
 {
 	_cleanup_free_ char *log = NULL, *cclog = NULL, *e_cc = NULL, *e_real = NULL,
-			    *e_log = NULL, *e_path = NULL;
+			    *e_log = NULL, *e_path = NULL, *e_ln = NULL;
+	bool patched = !strcmp(which, "patched");
 	const char *cmd = c->opts->build_cmd ? c->opts->build_cmd : "make";
 	const char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
 	const char *path = getenv("PATH");
@@ -354,11 +356,14 @@ static int run_build(struct ctx *c, const char *tree, const char *which, struct 
 	    asprintf(&e_cc, "CC=%s/cc", c->bin) < 0 ||
 	    asprintf(&e_real, GRAFT_CC_ENV_REAL "=%s", c->cc) < 0 ||
 	    asprintf(&e_log, GRAFT_CC_ENV_LOG "=%s", cclog) < 0 ||
-	    asprintf(&e_path, "PATH=%s:%s", c->bin, path ? path : "/usr/bin:/bin") < 0)
+	    asprintf(&e_path, "PATH=%s:%s", c->bin, path ? path : "/usr/bin:/bin") < 0 ||
+	    asprintf(&e_ln, "%s=%s", GRAFT_CC_ENV_LN, patched ? c->lndir : "") < 0)
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	(void)unlink(cclog);
+	if (patched && (rm_rf(c->lndir, err) < 0 || mkdir(c->lndir, 0755) < 0))
+		return graft_err_set(err, -EIO, "cannot reset '%s'", c->lndir);
 	{
-		const char *env[] = {e_cc, e_real, e_log, e_path, NULL};
+		const char *env[] = {e_cc, e_real, e_log, e_path, e_ln, NULL};
 
 		st = run(tree, argv, env, log, err);
 	}
@@ -390,6 +395,12 @@ static int prepare_orig(struct ctx *c, struct graft_err *err)
 		return cc_log_read(cclog, &c->olog, err);
 	}
 	(void)unlink(stamp);
+	{
+		_cleanup_free_ char *oc = join(c->dir, "ocache");
+
+		if (!oc || rm_rf(oc, err) < 0 || mkdir(oc, 0755) < 0)
+			return graft_err_set(err, -EIO, "cannot reset '%s/ocache'", c->dir);
+	}
 	if ((r = rm_rf(c->orig, err)) < 0 || (r = copy_tree(c->src, c->orig, err)) < 0 ||
 	    (r = remove_build_outputs(c->orig, err)) < 0 ||
 	    (r = run_build(c, c->orig, "orig", err)) < 0)
@@ -496,20 +507,17 @@ enum recompile {
 	RECOMPILE_LINE_NEUTRAL, /* with graft's flags and __LINE__ fixed */
 };
 
-/* Start compiling rec again into out; returns the child's pid. */
-static pid_t recompile_start(struct ctx *c, const struct cc_rec *rec, enum recompile how,
-			     const char *out, struct graft_err *err)
+const char **graft_cc_recompile_argv(const char *cc, char *const *args, size_t nargs,
+				     bool line_neutral, const char *out)
 {
-	_cleanup_free_ const char **argv = calloc(rec->nargs + 10, sizeof(char *));
-	_cleanup_free_ char *log = join(c->dir, "recompile.log");
+	const char **argv = calloc(nargs + 10, sizeof(char *));
 	size_t n = 0;
-	pid_t pid;
 
-	if (!argv || !log)
-		return graft_err_set(err, -ENOMEM, "out of memory");
-	argv[n++] = c->cc;
-	for (size_t i = 0; i < rec->nargs; i++) {
-		const char *a = rec->args[i];
+	if (!argv)
+		return NULL;
+	argv[n++] = cc;
+	for (size_t i = 0; i < nargs; i++) {
+		const char *a = args[i];
 
 		if (!strcmp(a, "-o") || !strcmp(a, "-MF") || !strcmp(a, "-MT") ||
 		    !strcmp(a, "-MQ")) {
@@ -521,7 +529,7 @@ static pid_t recompile_start(struct ctx *c, const struct cc_rec *rec, enum recom
 			continue;
 		argv[n++] = a;
 	}
-	if (how == RECOMPILE_LINE_NEUTRAL) {
+	if (line_neutral) {
 		argv[n++] = "-ffunction-sections";
 		argv[n++] = "-fdata-sections";
 		argv[n++] = "-D__LINE__=0";
@@ -530,6 +538,28 @@ static pid_t recompile_start(struct ctx *c, const struct cc_rec *rec, enum recom
 	argv[n++] = "-o";
 	argv[n++] = out;
 	argv[n] = NULL;
+	return argv;
+}
+
+char *graft_cc_ln_path(const char *dir, const char *out_path)
+{
+	char *p;
+	uint64_t h = fnv(0xcbf29ce484222325ull, out_path, strlen(out_path));
+
+	return asprintf(&p, "%s/%016" PRIx64 ".o", dir, h) < 0 ? NULL : p;
+}
+
+/* Start compiling rec again into out; returns the child's pid. */
+static pid_t recompile_start(struct ctx *c, const struct cc_rec *rec, enum recompile how,
+			     const char *out, struct graft_err *err)
+{
+	_cleanup_free_ const char **argv = graft_cc_recompile_argv(
+		c->cc, rec->args, rec->nargs, how == RECOMPILE_LINE_NEUTRAL, out);
+	_cleanup_free_ char *log = join(c->dir, "recompile.log");
+	pid_t pid;
+
+	if (!argv || !log)
+		return graft_err_set(err, -ENOMEM, "out of memory");
 	pid = fork();
 	if (pid < 0)
 		return graft_err_set(err, -errno, "fork: %s", strerror(errno));
@@ -544,7 +574,9 @@ static pid_t recompile_start(struct ctx *c, const struct cc_rec *rec, enum recom
 	return pid;
 }
 
-static int recompile_wait(pid_t pid, const char *what, struct graft_err *err)
+/* Wait for a recompile into tmp; rename it to final so a cache never holds half a file. */
+static int recompile_wait(pid_t pid, const char *what, const char *tmp, const char *final,
+			  struct graft_err *err)
 {
 	int st;
 
@@ -552,9 +584,24 @@ static int recompile_wait(pid_t pid, const char *what, struct graft_err *err)
 		if (errno != EINTR)
 			return graft_err_set(err, -errno, "waitpid: %s", strerror(errno));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return graft_err_set(err, -EIO, "recompiling '%s' failed; see recompile.log in the cache",
-				     what);
+		return graft_err_set(err, -EIO,
+				     "recompiling '%s' failed; see recompile.log in the cache", what);
+	if (rename(tmp, final) < 0)
+		return graft_err_set(err, -errno, "cannot rename '%s': %s", tmp, strerror(errno));
 	return 0;
+}
+
+/*
+ * Objects compiled from the original tree depend on nothing but it: they are
+ * kept in ocache/ (emptied when the original is rebuilt), named by a hash of
+ * the object's path.
+ */
+static char *ocache_path(struct ctx *c, const struct cc_rec *orec, const char *kind)
+{
+	char *p;
+	uint64_t h = fnv(0xcbf29ce484222325ull, orec->out, strlen(orec->out));
+
+	return asprintf(&p, "%s/ocache/%016" PRIx64 ".%s.o", c->dir, h, kind) < 0 ? NULL : p;
 }
 
 /* The original build's record for the object this patched record rebuilt. */
@@ -585,7 +632,14 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 	_cleanup_(graft_obj_freep) struct graft_obj *p = NULL;
 	_cleanup_(graft_diff_freep) struct graft_diff *d = NULL;
 	const struct cc_rec *orec = orig_record(c, t);
-	pid_t pids[3];
+	struct {
+		const struct cc_rec *rec;
+		enum recompile how;
+		const char *out;
+		char *tmp;
+		pid_t pid;
+	} jobs[3];
+	size_t nj = 0;
 	bool any = false;
 	int r = 0;
 
@@ -593,22 +647,37 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 		any |= t->d->state[i] == GRAFT_DIFF_CHANGED;
 	if (!any || !orec)
 		return 0;
-	if (asprintf(&lo, "%s/ln/%zu.orig.o", c->dir, k) < 0 ||
-	    asprintf(&lp, "%s/ln/%zu.patched.o", c->dir, k) < 0 ||
-	    asprintf(&t->plain_obj, "%s/ln/%zu.plain.o", c->dir, k) < 0)
+	(void)k;
+	if (!(lo = ocache_path(c, orec, "ln")) || !(t->plain_obj = ocache_path(c, orec, "plain")) ||
+	    !(lp = graft_cc_ln_path(c->lndir, t->rec->out)))
 		return graft_err_set(err, -ENOMEM, "out of memory");
-	pids[0] = recompile_start(c, orec, RECOMPILE_LINE_NEUTRAL, lo, err);
-	pids[1] = pids[0] < 0 ? -1 : recompile_start(c, t->rec, RECOMPILE_LINE_NEUTRAL, lp, err);
-	pids[2] = pids[1] < 0 ? -1 : recompile_start(c, orec, RECOMPILE_PLAIN, t->plain_obj, err);
-	for (size_t i = 0; i < 3; i++)
-		if (pids[i] > 0) {
-			int w = recompile_wait(pids[i], i == 1 ? t->rec->src : orec->src, err);
+	if (access(lo, F_OK) < 0)
+		jobs[nj++] = (typeof(jobs[0])){orec, RECOMPILE_LINE_NEUTRAL, lo, NULL, -1};
+	/* the wrapper compiled it beside the real compile, unless that failed */
+	if (access(lp, F_OK) < 0)
+		jobs[nj++] = (typeof(jobs[0])){t->rec, RECOMPILE_LINE_NEUTRAL, lp, NULL, -1};
+	if (access(t->plain_obj, F_OK) < 0)
+		jobs[nj++] = (typeof(jobs[0])){orec, RECOMPILE_PLAIN, t->plain_obj, NULL, -1};
+	for (size_t i = 0; i < nj && r == 0; i++) {
+		if (asprintf(&jobs[i].tmp, "%s.tmp", jobs[i].out) < 0) {
+			jobs[i].tmp = NULL;
+			r = graft_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		jobs[i].pid = recompile_start(c, jobs[i].rec, jobs[i].how, jobs[i].tmp, err);
+		if (jobs[i].pid < 0)
+			r = jobs[i].pid;
+	}
+	for (size_t i = 0; i < nj; i++) {
+		if (jobs[i].pid > 0) {
+			int w = recompile_wait(jobs[i].pid, jobs[i].rec->src, jobs[i].tmp,
+					       jobs[i].out, err);
 
 			if (r == 0)
 				r = w;
-		} else if (r == 0) {
-			r = pids[i];
 		}
+		free(jobs[i].tmp);
+	}
 	if (r < 0 || (r = graft_obj_open(lo, &o, err)) < 0 || (r = graft_obj_open(lp, &p, err)) < 0 ||
 	    (r = graft_obj_open(t->plain_obj, &t->plain, err)) < 0 ||
 	    (r = graft_diff_compare(o, p, &d, err)) < 0)
@@ -631,6 +700,7 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 /* The original as the target was compiled, for functions pulled in later. */
 static int ensure_plain(struct ctx *c, struct tu *t, struct graft_err *err)
 {
+	_cleanup_free_ char *tmp = NULL;
 	const struct cc_rec *orec;
 	pid_t pid;
 	int r;
@@ -640,13 +710,16 @@ static int ensure_plain(struct ctx *c, struct tu *t, struct graft_err *err)
 	if (!(orec = orig_record(c, t)))
 		return graft_err_set(err, -ENOENT, "no record of how '%s' was compiled", t->rel);
 	free(t->plain_obj);
-	if (asprintf(&t->plain_obj, "%s/ln/%s.plain.o", c->dir, t->o->file) < 0)
+	if (!(t->plain_obj = ocache_path(c, orec, "plain")) ||
+	    asprintf(&tmp, "%s.tmp", t->plain_obj) < 0)
 		return graft_err_set(err, -ENOMEM, "out of memory");
-	pid = recompile_start(c, orec, RECOMPILE_PLAIN, t->plain_obj, err);
-	if (pid < 0)
-		return pid;
-	if ((r = recompile_wait(pid, orec->src, err)) < 0)
-		return r;
+	if (access(t->plain_obj, F_OK) < 0) {
+		pid = recompile_start(c, orec, RECOMPILE_PLAIN, tmp, err);
+		if (pid < 0)
+			return pid;
+		if ((r = recompile_wait(pid, orec->src, tmp, t->plain_obj, err)) < 0)
+			return r;
+	}
 	return graft_obj_open(t->plain_obj, &t->plain, err);
 }
 
@@ -947,6 +1020,18 @@ static int resolve_ref(void *vctx, const struct graft_emit_unit *u, uint32_t psy
 	if (d->ref[psym] == GRAFT_DIFF_REF_UNDEF) {
 		int g = graft_target_global(t->t, s->name);
 
+		for (size_t k = 0; g < 0 && k < t->c->ntus; k++) {
+			const struct tu *o = &t->c->tus[k];
+			int ds = o->t != t->t && o->d ? graft_obj_find(o->p, s->name) : -1;
+
+			if (ds >= 0 && o->d->state[ds] == GRAFT_DIFF_NEW &&
+			    o->p->syms[ds].bind != STB_LOCAL)
+				return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ENOTSUP,
+						      "'%s' is new in %s and called from %s: new "
+						      "code cannot be called across targets",
+						      s->name, o->t ? o->t->path : o->rel,
+						      t->t->path);
+		}
 		if (g < 0 || !strcmp(s->name, "_GLOBAL_OFFSET_TABLE_")) {
 			b->kind = GRAFT_EMIT_EXTERN;
 			b->name = s->name;
@@ -1016,18 +1101,23 @@ static int emit(struct ctx *c, struct graft_err *err)
 	struct graft_build_result *res = c->res;
 	_cleanup_free_ struct graft_emit_unit *units = calloc(c->ntus ? c->ntus : 1, sizeof(*units));
 	_cleanup_free_ size_t *unit_tu = calloc(c->ntus ? c->ntus : 1, sizeof(size_t));
-	_cleanup_free_ char *outdir = join(c->dir, "out"), *obj = NULL, *man = NULL, *mtext = NULL;
-	struct graft_target *tgt = NULL;
+	_cleanup_free_ char *outdir = join(c->dir, "out"), *obj = NULL, *man = NULL;
+	_cleanup_free_ size_t *rep_of_unit = calloc(c->ntus + 1, sizeof(size_t));
+	struct graft_target *tl[GRAFT_BUILD_TARGETS_MAX];
+	char *btext[GRAFT_BUILD_TARGETS_MAX] = {0};
+	size_t blen[GRAFT_BUILD_TARGETS_MAX] = {0};
+	FILE *blocks[GRAFT_BUILD_TARGETS_MAX] = {0};
 	struct graft_pack_summary sum;
-	size_t nu = 0, objsize = 0, mlen = 0;
+	size_t nu = 0, nt = 0, objsize = 0;
 	FILE *mf = NULL;
 	int r = 0;
 
-	if (!units || !unit_tu || !outdir)
+	if (!units || !unit_tu || !outdir || !rep_of_unit)
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	for (size_t k = 0; k < c->ntus; k++) {
 		struct tu *t = &c->tus[k];
 		bool any = false;
+		size_t ti = 0;
 
 		for (size_t i = 1; i < t->p->nsyms; i++)
 			any |= graft_diff_is_listed_func(t->d, i) &&
@@ -1039,13 +1129,12 @@ static int emit(struct ctx *c, struct graft_err *err)
 					      t->rel);
 			continue;
 		}
-		if (tgt && tgt != t->t)
-			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ENOTSUP,
-					      "the fix changes code in %s and in %s: one patch per "
-					      "target for now",
-					      tgt->path, t->t->path);
-		tgt = t->t;
-		units[nu] = (struct graft_emit_unit){.d = t->d, .resolve = resolve_ref, .ctx = t};
+		while (ti < nt && tl[ti] != t->t)
+			ti++;
+		if (ti == nt)
+			tl[nt++] = t->t;
+		units[nu] = (struct graft_emit_unit){
+			.d = t->d, .target = (unsigned)ti, .resolve = resolve_ref, .ctx = t};
 		unit_tu[nu++] = k;
 	}
 	if (!nu)
@@ -1054,21 +1143,13 @@ static int emit(struct ctx *c, struct graft_err *err)
 				      c->opts->ntargets == 1 ? c->opts->targets[0] : "the targets");
 	if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
 		return graft_err_set(err, -errno, "cannot create '%s'", outdir);
-	if (!(obj = join(outdir, "patch.o")) || !(man = join(outdir, "patch.manifest")) ||
-	    !(mf = open_memstream(&mtext, &mlen)))
+	if (!(obj = join(outdir, "patch.o")) || !(man = join(outdir, "patch.manifest")))
 		return graft_err_set(err, -ENOMEM, "out of memory");
-	fprintf(mf, "# written by graft build\nid %s\n", res->id);
-	if (c->opts->description)
-		fprintf(mf, "description %s\n", c->opts->description);
-	for (size_t i = 0; i < c->opts->ncves; i++)
-		fprintf(mf, "cve %s\n", c->opts->cves[i]);
-	fprintf(mf, "target %s\nobject %s\n", tgt->path, obj);
-	if (strcmp(tgt->sym_path, tgt->path) != 0)
-		fprintf(mf, "symbols %s\n", tgt->sym_path);
 	/* replacements, each checked against the target's bytes (build-time run-pre) */
 	for (size_t u = 0; u < nu && r >= 0; u++) {
 		struct tu *t = &c->tus[unit_tu[u]];
 
+		rep_of_unit[u] = res->nreplaced;
 		for (size_t i = 1; i < t->p->nsyms; i++) {
 			size_t ti;
 
@@ -1076,7 +1157,7 @@ static int emit(struct ctx *c, struct graft_err *err)
 				continue;
 			if (t->d->state[i] == GRAFT_DIFF_NEW && t->d->ref[i]) {
 				r = add_func(&res->added, &res->nadded, t->p->syms[i].name,
-					     t->o->file, tgt->path, NULL, 0, t->p->syms[i].size);
+					     t->o->file, t->t->path, NULL, 0, t->p->syms[i].size);
 				continue;
 			}
 			if (t->d->state[i] != GRAFT_DIFF_CHANGED)
@@ -1084,55 +1165,87 @@ static int emit(struct ctx *c, struct graft_err *err)
 			if ((r = map_orig(c, t, (size_t)t->d->pair[i], true, &ti, err)) < 0)
 				break;
 			r = add_func(&res->replaced, &res->nreplaced, t->t->syms[ti].name,
-				     t->o->file, tgt->path, t->d->why[i], t->t->syms[ti].value,
+				     t->o->file, t->t->path, t->d->why[i], t->t->syms[ti].value,
 				     t->t->syms[ti].size);
 		}
 		for (size_t i = 1; i < t->p->nsyms && r >= 0; i++)
 			if (graft_obj_is_data(&t->p->syms[i]) &&
 			    t->d->state[i] == GRAFT_DIFF_NEW && t->d->ref[i])
 				r = add_func(&res->data, &res->ndata, t->p->syms[i].canon,
-					     t->o->file, tgt->path, NULL, 0, t->p->syms[i].size);
+					     t->o->file, t->t->path, NULL, 0, t->p->syms[i].size);
 	}
-	if (r < 0) {
-		fclose(mf);
+	rep_of_unit[nu] = res->nreplaced;
+	if (r < 0)
 		return err && err->msg[0] ? r : graft_err_set(err, r, "out of memory");
-	}
-	r = graft_emit(units, nu, obj, mf, &objsize, err);
-	if (r >= 0) {
+	for (size_t k = 0; k < nt; k++)
+		if (!(blocks[k] = open_memstream(&btext[k], &blen[k]))) {
+			r = graft_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	r = graft_emit(units, nu, obj, blocks, &objsize, err);
+	if (r < 0)
+		goto out;
+	for (size_t k = 0; k < nt; k++) {
 		/* replace lines need the emitted names */
-		size_t at = 0;
-
 		for (size_t u = 0; u < nu; u++) {
 			struct tu *t = &c->tus[unit_tu[u]];
+			size_t at = rep_of_unit[u];
 
+			if (units[u].target != k)
+				continue;
 			for (size_t i = 1; i < t->p->nsyms; i++) {
 				if (!graft_diff_is_listed_func(t->d, i) ||
 				    t->d->state[i] != GRAFT_DIFF_CHANGED)
 					continue;
-				fprintf(mf, "replace %s@0x%" PRIx64 " %s\n",
+				fprintf(blocks[k], "replace %s@0x%" PRIx64 " %s\n",
 					res->replaced[at].name, res->replaced[at].addr,
 					units[u].out_name[i]);
 				at++;
 			}
 		}
+		if (fclose(blocks[k]) != 0) {
+			blocks[k] = NULL;
+			r = graft_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		blocks[k] = NULL;
 	}
+	mf = fopen(man, "we");
+	if (!mf) {
+		r = graft_err_set(err, -errno, "cannot write '%s'", man);
+		goto out;
+	}
+	fprintf(mf, "# written by graft build\nid %s\nobject %s\n", res->id, obj);
+	if (c->opts->description)
+		fprintf(mf, "description %s\n", c->opts->description);
+	for (size_t i = 0; i < c->opts->ncves; i++)
+		fprintf(mf, "cve %s\n", c->opts->cves[i]);
+	for (size_t k = 0; k < nt; k++) {
+		fprintf(mf, "\ntarget %s\n", tl[k]->path);
+		if (strcmp(tl[k]->sym_path, tl[k]->path) != 0)
+			fprintf(mf, "symbols %s\n", tl[k]->sym_path);
+		fwrite(btext[k], 1, blen[k], mf);
+	}
+	if (fclose(mf) != 0) {
+		mf = NULL;
+		r = graft_err_set(err, -EIO, "cannot write '%s'", man);
+		goto out;
+	}
+	mf = NULL;
+	r = graft_pack(man, res->out, &sum, err);
+	if (r >= 0)
+		res->size = sum.size;
+out:
 	for (size_t u = 0; u < nu; u++)
 		graft_emit_unit_release(&units[u]);
-	if (fclose(mf) != 0 && r >= 0)
-		r = graft_err_set(err, -ENOMEM, "out of memory");
-	if (r < 0)
-		return r;
-	{
-		FILE *f = fopen(man, "we");
-
-		if (!f || fwrite(mtext, 1, mlen, f) != mlen || fclose(f) != 0)
-			return graft_err_set(err, -EIO, "cannot write '%s'", man);
+	for (size_t k = 0; k < nt; k++) {
+		if (blocks[k])
+			(void)fclose(blocks[k]);
+		free(btext[k]);
 	}
-	r = graft_pack(man, res->out, &sum, err);
-	if (r < 0)
-		return r;
-	res->size = sum.size;
-	return 0;
+	if (mf)
+		(void)fclose(mf);
+	return r;
 }
 
 /* ---- the whole build -------------------------------------------------------- */
@@ -1159,6 +1272,14 @@ static int cache_dir(struct ctx *c, struct graft_err *err)
 		root = NULL;
 	else if (!env || !*env)
 		root = strdup("/var/cache/graft");
+	if (root && root[0] != '/') {
+		/* helpers run elsewhere: make it absolute now */
+		char cwd[PATH_MAX];
+		char *abs = getcwd(cwd, sizeof(cwd)) ? join(cwd, root) : NULL;
+
+		free(root);
+		root = abs;
+	}
 	if (!root)
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	{
@@ -1177,7 +1298,7 @@ static int cache_dir(struct ctx *c, struct graft_err *err)
 	c->dir = realpath(dir, NULL);
 	free(dir);
 	dir = c->dir;
-	if (!dir || !(c->orig = join(dir, "orig")) ||
+	if (!dir || !(c->orig = join(dir, "orig")) || !(c->lndir = join(dir, "ln")) ||
 	    !(c->patched = join(dir, "patched")) || !(c->bin = join(dir, "bin")))
 		return graft_err_set(err, -errno ?: ENOMEM, "cannot create '%s'", dir);
 	{
@@ -1200,6 +1321,7 @@ static void ctx_release(struct ctx *c)
 	cc_log_release(&c->plog);
 	graft_udiff_free(c->udiff);
 	free(c->src);
+	free(c->lndir);
 	free(c->dir);
 	free(c->orig);
 	free(c->patched);

@@ -74,6 +74,17 @@ void graft_build_result_release(struct graft_build_result *res);
  */
 #define GRAFT_CC_ENV_REAL "GRAFT_CC_REAL"
 #define GRAFT_CC_ENV_LOG  "GRAFT_CC_LOG"
-#define GRAFT_CC_FLAGS	  "-ffunction-sections", "-fdata-sections"
+#define GRAFT_CC_ENV_LN	  "GRAFT_CC_LN_DIR" /* also compile with __LINE__ fixed, into here */
+
+/*
+ * The argument vector (NULL-terminated, strings borrowed) that compiles args
+ * again into out: as the build did (plain) or with graft's flags and
+ * __LINE__ fixed (line_neutral). Output and dependency-file options of the
+ * original are dropped.
+ */
+const char **graft_cc_recompile_argv(const char *cc, char *const *args, size_t nargs,
+				     bool line_neutral, const char *out);
+/* Where the line-neutral twin of the object at out_path is kept in dir. */
+char *graft_cc_ln_path(const char *dir, const char *out_path);
 
 #endif

@@ -21,6 +21,7 @@
 
 struct ext {
 	char *name;
+	unsigned target;
 	enum graft_emit_kind kind;
 	uint64_t offset;
 	uint8_t type;
@@ -111,29 +112,35 @@ static Elf_Scn *new_section(struct writer *w, const char *name, const GElf_Shdr 
 }
 
 /* The outside reference an emitted relocation uses, shared by equal bindings. */
-static int ext_symbol(struct writer *w, const struct graft_emit_bind *b, uint8_t type,
-		      size_t *eidx)
+static int ext_symbol(struct writer *w, const struct graft_emit_bind *b, unsigned target,
+		      uint8_t type, size_t *eidx)
 {
 	_cleanup_free_ char *name = NULL;
 	bool clash = false;
 
 	for (size_t i = 0; i < w->next; i++) {
-		if (strcmp(w->ext[i].name, b->name) != 0)
+		if (strncmp(w->ext[i].name, b->name, strlen(b->name)) != 0 ||
+		    (w->ext[i].name[strlen(b->name)] != '\0' &&
+		     w->ext[i].name[strlen(b->name)] != '@'))
 			continue;
 		if (w->ext[i].kind == b->kind &&
-		    (b->kind == GRAFT_EMIT_EXTERN || w->ext[i].offset == b->offset)) {
+		    (b->kind == GRAFT_EMIT_EXTERN ||
+		     (w->ext[i].offset == b->offset && w->ext[i].target == target))) {
 			*eidx = i;
 			return 0;
 		}
 		clash = true;
 	}
-	if (clash ? asprintf(&name, "%s@%" PRIx64, b->name, b->offset) < 0
+	if (clash ? asprintf(&name, "%s@%u:%" PRIx64, b->name, target, b->offset) < 0
 		  : !(name = strdup(b->name)))
 		return -ENOMEM;
 	if (graft_grow((void **)&w->ext, &w->capext, w->next + 1, sizeof(*w->ext)) < 0)
 		return -ENOMEM;
-	w->ext[w->next] = (struct ext){
-		.name = TAKE_PTR(name), .kind = b->kind, .offset = b->offset, .type = type};
+	w->ext[w->next] = (struct ext){.name = TAKE_PTR(name),
+				       .target = target,
+				       .kind = b->kind,
+				       .offset = b->offset,
+				       .type = type};
 	*eidx = w->next++;
 	return 0;
 }
@@ -190,7 +197,25 @@ static int name_units(struct graft_emit_unit *units, size_t n)
 	return 0;
 }
 
-int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *manifest,
+/* A global another unit of the same target defines in the patch: its output symbol. */
+static size_t defined_elsewhere(struct graft_emit_unit *units, size_t n, size_t **symmap,
+				size_t u, const char *name)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct graft_obj *p = units[k].d->p;
+
+		if (k == u || units[k].target != units[u].target)
+			continue;
+		for (size_t i = 1; i < p->nsyms; i++)
+			if (p->syms[i].bind != STB_LOCAL && p->syms[i].shndx != SHN_UNDEF &&
+			    p->syms[i].shndx < p->nsecs && units[k].d->include[p->syms[i].shndx] &&
+			    symmap[k][i] && !strcmp(p->syms[i].name, name))
+				return symmap[k][i];
+	}
+	return 0;
+}
+
+int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE **manifests,
 	       size_t *size, struct graft_err *err)
 {
 	struct writer w = {0};
@@ -294,6 +319,10 @@ int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *
 
 			if (d->ref[i] != GRAFT_DIFF_REF_ORIG && d->ref[i] != GRAFT_DIFF_REF_UNDEF)
 				continue;
+			if (d->ref[i] == GRAFT_DIFF_REF_UNDEF &&
+			    (symmap[u][i] = defined_elsewhere(units, n, symmap, u,
+							      d->p->syms[i].name)))
+				continue;
 			if ((r = units[u].resolve(units[u].ctx, &units[u], (uint32_t)i, &b, err)) <
 			    0)
 				goto fail;
@@ -305,7 +334,7 @@ int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *
 			}
 			if (type == STT_SECTION)
 				type = STT_NOTYPE;
-			if (ext_symbol(&w, &b, type, &code) < 0)
+			if (ext_symbol(&w, &b, units[u].target, type, &code) < 0)
 				goto nomem;
 			/* numbered once all locals are known: keep the ext index, marked */
 			symmap[u][i] = SIZE_MAX - code;
@@ -319,10 +348,10 @@ int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *
 			goto nomem;
 		w.ext[e].idx = idx;
 		if (w.ext[e].kind == GRAFT_EMIT_EXTERN)
-			fprintf(manifest, "extern %s\n", w.ext[e].name);
+			fprintf(manifests[w.ext[e].target], "extern %s\n", w.ext[e].name);
 		else
-			fprintf(manifest, "bind %s 0x%" PRIx64 "\n", w.ext[e].name,
-				w.ext[e].offset);
+			fprintf(manifests[w.ext[e].target], "bind %s 0x%" PRIx64 "\n",
+				w.ext[e].name, w.ext[e].offset);
 	}
 	for (size_t u = 0; u < n; u++)
 		for (size_t i = 1; i < units[u].d->p->nsyms; i++)

@@ -25,6 +25,7 @@ struct graft_emit_bind {
 
 struct graft_emit_unit {
 	struct graft_diff *d;
+	unsigned target; /* index of the target the unit's code is for */
 	/* How a patched symbol with ref ORIG or UNDEF resolves. */
 	int (*resolve)(void *ctx, const struct graft_emit_unit *u, uint32_t psym,
 		       struct graft_emit_bind *b, struct graft_err *err);
@@ -34,10 +35,12 @@ struct graft_emit_unit {
 };
 
 /*
- * Write the object to path and bind/extern lines to manifest. On failure
- * nothing usable is left at path.
+ * Write the object to path, and bind/extern lines to manifests[target] (the
+ * manifest block of each unit's target). A reference to a global that
+ * another unit of the same target defines in the patch resolves to it. On
+ * failure nothing usable is left at path.
  */
-int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *manifest,
+int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE **manifests,
 	       size_t *size, struct graft_err *err);
 void graft_emit_unit_release(struct graft_emit_unit *u);
 

@@ -151,7 +151,7 @@ int graft_target_open(const char *path, const char *debug_root, struct graft_tar
 	t->build_id_len = (size_t)r;
 	if (symtab_of(t->elf, &sh)) {
 		t->selfp = t->elf;
-		if (!(t->sym_path = strdup(path)))
+		if (!(t->sym_path = strdup(t->path)))
 			return graft_err_set(err, -ENOMEM, "out of memory");
 	} else if ((r = open_debug_file(t, debug_root, err)) < 0) {
 		return r;

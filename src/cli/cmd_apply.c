@@ -88,9 +88,19 @@ int cmd_apply(int argc, char **argv)
 				(void)cli_fail(&err, "cannot apply '%s' to pid %d", patch->id,
 					       (int)pids[i]);
 		} else if (!json) {
-			printf("pid %d: applied '%s' (%zu function%s), stopped %.3f ms\n",
+			char objs[128] = "";
+
+			if (res.ntargets_mapped < res.ntargets)
+				(void)snprintf(objs, sizeof(objs),
+					       " in %zu of its %zu objects; the process maps no "
+					       "others",
+					       res.ntargets_mapped, res.ntargets);
+			else if (res.ntargets > 1)
+				(void)snprintf(objs, sizeof(objs), " in %zu objects",
+					       res.ntargets);
+			printf("pid %d: applied '%s' (%zu function%s%s), stopped %.3f ms\n",
 			       (int)pids[i], patch->id, res.nfuncs, res.nfuncs == 1 ? "" : "s",
-			       res.stop_ns / 1e6);
+			       objs, res.stop_ns / 1e6);
 		}
 		if (json) {
 			json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pids[i], "patch",
@@ -102,6 +112,8 @@ int cmd_apply(int argc, char **argv)
 			if (code == EXIT_DONE) {
 				json_object_set_new(j, "functions",
 						    json_integer((json_int_t)res.nfuncs));
+				json_object_set_new(j, "objects",
+						    json_integer((json_int_t)res.ntargets_mapped));
 				json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
 				json_object_set_new(j, "attempts", json_integer(res.attempts));
 				json_object_set_new(j, "threads",

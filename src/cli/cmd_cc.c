@@ -24,49 +24,60 @@ static bool is_c_file(const char *a)
 	return a[0] != '-' && n > 2 && !strcmp(a + n - 2, ".c");
 }
 
-static void log_compile(const char *log, int argc, char **argv)
+struct compile {
+	bool loggable; /* one C file compiled to an object */
+	const char *out, *src;
+	char *dflt_out;
+};
+
+static void parse_compile(int argc, char **argv, struct compile *c)
 {
-	const char *out = NULL, *src = NULL;
-	_cleanup_free_ char *outabs = NULL, *rec = NULL, *dflt = NULL;
-	char cwd[PATH_MAX];
-	size_t len = 0;
-	FILE *m;
-	int fd, nsrc = 0;
+	int nsrc = 0;
 	bool compile = false;
 
+	memset(c, 0, sizeof(*c));
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (strpbrk(a, "\t\n\x1f"))
+			return; /* cannot be logged faithfully */
 		if (!strcmp(a, "-c"))
 			compile = true;
 		else if (!strcmp(a, "-E") || !strcmp(a, "-S") || !strcmp(a, "-M") ||
 			 !strcmp(a, "-MM"))
 			return;
 		else if (!strcmp(a, "-o") && i + 1 < argc)
-			out = argv[++i];
+			c->out = argv[++i];
 		else if (!strncmp(a, "-o", 2) && a[2])
-			out = a + 2;
+			c->out = a + 2;
 		else if (!strcmp(a, "-MF") || !strcmp(a, "-MT") || !strcmp(a, "-MQ") ||
 			 !strcmp(a, "-include") || !strcmp(a, "-x"))
 			i++;
 		else if (is_c_file(a))
-			src = a, nsrc++;
-		if (strpbrk(a, "\t\n\x1f"))
-			return;
+			c->src = a, nsrc++;
 	}
-	if (!compile || nsrc != 1 || !getcwd(cwd, sizeof(cwd)))
+	if (!compile || nsrc != 1)
 		return;
-	if (!out) {
-		const char *b = strrchr(src, '/');
+	if (!c->out) {
+		const char *b = strrchr(c->src, '/');
 
-		if (asprintf(&dflt, "%.*so", (int)strlen(b ? b + 1 : src) - 1, b ? b + 1 : src) < 0)
+		b = b ? b + 1 : c->src;
+		if (asprintf(&c->dflt_out, "%.*so", (int)strlen(b) - 1, b) < 0)
 			return;
-		out = dflt;
+		c->out = c->dflt_out;
 	}
-	if (!(outabs = realpath(out, NULL)))
-		return;
-	m = open_memstream(&rec, &len);
-	if (!m)
+	c->loggable = true;
+}
+
+static void log_compile(const char *log, int argc, char **argv, const char *outabs)
+{
+	_cleanup_free_ char *rec = NULL;
+	char cwd[PATH_MAX];
+	size_t len = 0;
+	FILE *m;
+	int fd;
+
+	if (!getcwd(cwd, sizeof(cwd)) || !(m = open_memstream(&rec, &len)))
 		return;
 	fprintf(m, "%s\t%s\t", cwd, outabs);
 	for (int i = 0; i < argc; i++)
@@ -82,12 +93,47 @@ static void log_compile(const char *log, int argc, char **argv)
 	}
 }
 
+static pid_t spawn(const char *prog, char *const *argv, bool quiet)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (quiet) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			if (fd >= 0) {
+				(void)dup2(fd, 1);
+				(void)dup2(fd, 2);
+			}
+		}
+		execv(prog, argv);
+		if (!quiet)
+			fprintf(stderr, "error: cannot run '%s': %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return status;
+}
+
 int cmd_cc(int argc, char **argv)
 {
 	const char *real = getenv(GRAFT_CC_ENV_REAL), *log = getenv(GRAFT_CC_ENV_LOG);
+	const char *lndir = getenv(GRAFT_CC_ENV_LN);
 	_cleanup_free_ char **args = calloc((size_t)argc + 3, sizeof(char *));
+	_cleanup_free_ char *lntmp = NULL, *outabs = NULL;
+	_cleanup_free_ const char **lnargv = NULL;
+	struct compile c;
+	pid_t pid, lnpid = -1;
 	int status;
-	pid_t pid;
 
 	if (!real || !*real) {
 		cli_error("graft __cc is graft build's compiler wrapper; " GRAFT_CC_ENV_REAL
@@ -101,22 +147,38 @@ int cmd_cc(int argc, char **argv)
 		args[i] = argv[i];
 	args[argc] = (char *)"-ffunction-sections";
 	args[argc + 1] = (char *)"-fdata-sections";
-	pid = fork();
+	parse_compile(argc - 1, argv + 1, &c);
+	/*
+	 * graft build compares objects with __LINE__ fixed too; compiling that
+	 * twin beside the real compile keeps it off the critical path.
+	 */
+	if (c.loggable && lndir && *lndir &&
+	    asprintf(&lntmp, "%s/tmp.%d.o", lndir, (int)getpid()) >= 0 &&
+	    (lnargv = graft_cc_recompile_argv(real, argv + 1, (size_t)argc - 1, true, lntmp)))
+		lnpid = spawn(real, (char *const *)lnargv, true);
+	pid = spawn(real, args, false);
 	if (pid < 0) {
 		cli_error("fork: %s", strerror(errno));
 		return EXIT_ERROR;
 	}
-	if (pid == 0) {
-		execv(real, args);
-		fprintf(stderr, "error: cannot run '%s': %s\n", real, strerror(errno));
-		_exit(127);
+	status = wait_status(pid);
+	if (lnpid > 0) {
+		int ls = wait_status(lnpid);
+		_cleanup_free_ char *final = NULL;
+
+		if (status == 0 && ls == 0 && (outabs = realpath(c.out, NULL)) &&
+		    (final = graft_cc_ln_path(lndir, outabs)))
+			(void)rename(lntmp, final);
+		else
+			(void)unlink(lntmp);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return EXIT_ERROR;
+	free(c.dflt_out);
+	if (status < 0)
+		return EXIT_ERROR;
 	if (!WIFEXITED(status))
 		return 128 + WTERMSIG(status);
-	if (WEXITSTATUS(status) == 0 && log && *log)
-		log_compile(log, argc - 1, argv + 1);
+	if (WEXITSTATUS(status) == 0 && log && *log && c.loggable &&
+	    (outabs || (outabs = realpath(c.out, NULL))))
+		log_compile(log, argc - 1, argv + 1, outabs);
 	return WEXITSTATUS(status);
 }

@@ -49,10 +49,21 @@ int cmd_info(int argc, char **argv)
 		return cli_fail(&err, "cannot read '%s'", argv[optind]);
 	graft_hex(p->build_id, p->build_id_len, bid);
 	if (json) {
+		/* "target" and "build_id" are the first target's, as in format v1 */
 		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", p->id, "description",
-				      p->description, "format_version", GRAFT_FMT_VERSION, "target",
+				      p->description, "format_version", (int)p->version, "target",
 				      p->target_name, "build_id", bid);
 		json_t *cves = json_array(), *funcs = json_array(), *syms = json_array();
+		json_t *tgts = json_array();
+
+		for (size_t i = 0; i < p->ntargets; i++) {
+			char tb[2 * GRAFT_BUILD_ID_MAX + 1];
+
+			graft_hex(p->targets[i].build_id, p->targets[i].build_id_len, tb);
+			json_array_append_new(tgts, json_pack("{s:s, s:s}", "name",
+							      p->targets[i].name, "build_id", tb));
+		}
+		json_object_set_new(j, "targets", tgts);
 
 		for (size_t i = 0; i < p->ncves; i++)
 			json_array_append_new(cves, json_string(p->cves[i]));
@@ -63,6 +74,9 @@ int cmd_info(int argc, char **argv)
 							(json_int_t)p->funcs[i].old_offset, "size",
 							(json_int_t)p->funcs[i].old_size,
 							"replacement", p->funcs[i].new_name));
+		for (size_t i = 0; i < p->nfuncs; i++)
+			json_object_set_new(json_array_get(funcs, i), "target",
+					    json_string(p->targets[p->funcs[i].target].name));
 		for (size_t i = 0; i < p->nsyms; i++)
 			json_array_append_new(
 				syms, json_pack("{s:s, s:I, s:b}", "name", p->syms[i].name,
@@ -76,15 +90,29 @@ int cmd_info(int argc, char **argv)
 	} else {
 		printf("patch       %s\n", p->id);
 		printf("description %s\n", p->description);
-		printf("format      graft patch v%d, %zu bytes\n", GRAFT_FMT_VERSION, p->len);
+		printf("format      graft patch v%u, %zu bytes\n", p->version, p->len);
 		for (size_t i = 0; i < p->ncves; i++)
 			printf("cve         %s\n", p->cves[i]);
-		printf("target      %s\n", p->target_name);
-		printf("build-id    %s\n", bid);
-		printf("functions   %zu\n", p->nfuncs);
-		for (size_t i = 0; i < p->nfuncs; i++)
-			printf("  %-24s +0x%-8" PRIx64 " %5u bytes -> %s\n", p->funcs[i].old_name,
-			       p->funcs[i].old_offset, p->funcs[i].old_size, p->funcs[i].new_name);
+		for (size_t t = 0; t < p->ntargets; t++) {
+			char tb[2 * GRAFT_BUILD_ID_MAX + 1];
+
+			graft_hex(p->targets[t].build_id, p->targets[t].build_id_len, tb);
+			printf("target      %s\n", p->targets[t].name);
+			printf("build-id    %s\n", tb);
+			printf("functions   ");
+			{
+				size_t n = 0;
+
+				for (size_t i = 0; i < p->nfuncs; i++)
+					n += p->funcs[i].target == t;
+				printf("%zu\n", n);
+			}
+			for (size_t i = 0; i < p->nfuncs; i++)
+				if (p->funcs[i].target == t)
+					printf("  %-24s +0x%-8" PRIx64 " %5u bytes -> %s\n",
+					       p->funcs[i].old_name, p->funcs[i].old_offset,
+					       p->funcs[i].old_size, p->funcs[i].new_name);
+		}
 		if (p->nsyms)
 			printf("target symbols used by the patch\n");
 		for (size_t i = 0; i < p->nsyms; i++)

@@ -71,7 +71,7 @@ static int place_class(struct graft_link_plan *p, int cls, uint64_t start, uint6
 		int c;
 		uint64_t align;
 
-		if (!scn || !gelf_getshdr(scn, &sh) || !is_loaded_section(p->obj, &sh))
+		if (p->sec_off[i] == UINT64_MAX || !scn || !gelf_getshdr(scn, &sh))
 			continue;
 		c = (sh.sh_flags & SHF_EXECINSTR) ? 0 : (sh.sh_flags & SHF_WRITE) ? 2 : 1;
 		if (c != cls)
@@ -156,6 +156,12 @@ static int plan_slots(struct graft_link_plan *p, uint32_t *nplt, uint32_t *ngot,
 int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size, struct graft_link_plan **out,
 		    struct graft_err *err)
 {
+	return graft_link_plan_subset(obj, hdr_size, NULL, 0, out, err);
+}
+
+int graft_link_plan_subset(struct graft_elf *obj, uint64_t hdr_size, const uint8_t *sel,
+			   uint8_t want, struct graft_link_plan **out, struct graft_err *err)
+{
 	struct graft_link_plan *p = calloc(1, sizeof(*p));
 	uint32_t nplt = 0, ngot = 0;
 	uint64_t end;
@@ -176,7 +182,8 @@ int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size, struct graft_link_
 		GElf_Shdr sh;
 
 		/* 0 marks "loaded, not placed yet" for plan_slots */
-		p->sec_off[i] = (scn && gelf_getshdr(scn, &sh) && is_loaded_section(obj, &sh))
+		p->sec_off[i] = (scn && gelf_getshdr(scn, &sh) && is_loaded_section(obj, &sh) &&
+				 (!sel || sel[i] == want))
 					? 0
 					: UINT64_MAX;
 	}

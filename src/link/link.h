@@ -45,6 +45,9 @@ struct graft_link_plan {
 
 int graft_link_plan(struct graft_elf *obj, uint64_t hdr_size, struct graft_link_plan **out,
 		    struct graft_err *err);
+/* The same for the sections i with sel[i] == want only (one target's share). */
+int graft_link_plan_subset(struct graft_elf *obj, uint64_t hdr_size, const uint8_t *sel,
+			   uint8_t want, struct graft_link_plan **out, struct graft_err *err);
 void graft_link_plan_free(struct graft_link_plan *p);
 static inline void graft_link_plan_freep(struct graft_link_plan **p)
 {

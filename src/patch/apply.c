@@ -33,24 +33,36 @@
 #define ADDR_MAX  ((uint64_t)0x7ffffffff000)
 #define HEAP_ROOM ((uint64_t)256 << 20)
 
+/* One target object of the patch mapped by this process: one region. */
+struct apply_unit {
+	uint32_t ti; /* index in patch->targets */
+	const struct graft_object *target;
+	size_t *fidx; /* the patch's functions for this target */
+	size_t nfuncs;
+	const struct graft_region **prev; /* per function: the patch it stacks on */
+	size_t *prev_idx;
+	struct graft_link_plan *plan;
+	struct graft_region_hdr *hdr;
+	size_t hdr_size;
+	uint64_t base;
+	bool mapped;
+	uint64_t mapped_size;
+};
+
 struct apply_ctx {
 	pid_t pid;
 	const struct graft_patch *patch;
 	int memfd;
 	struct graft_maps maps;
 	struct graft_objects objs;
-	const struct graft_object *target;
+	struct apply_unit units[GRAFT_PATCH_TARGETS_MAX];
+	size_t nunits;
 	struct graft_regions regions;
 	struct graft_rsys rs;
 	bool rs_active;
 	/* per object, opened lazily for symbol lookup */
 	struct graft_elf **obj_elf;
 	int *obj_fd;
-	struct graft_region_hdr *hdr;
-	size_t hdr_size;
-	uint64_t base;
-	bool mapped;
-	uint64_t mapped_size;
 	struct graft_err *err;
 };
 
@@ -65,7 +77,13 @@ static void apply_ctx_free(struct apply_ctx *c)
 	}
 	free(c->obj_elf);
 	free(c->obj_fd);
-	free(c->hdr);
+	for (size_t i = 0; i < c->nunits; i++) {
+		free(c->units[i].fidx);
+		free(c->units[i].prev);
+		free(c->units[i].prev_idx);
+		free(c->units[i].hdr);
+		graft_link_plan_free(c->units[i].plan);
+	}
 	graft_regions_free(&c->regions);
 	graft_objects_free(&c->objs);
 	graft_maps_free(&c->maps);
@@ -91,51 +109,77 @@ static struct graft_elf *obj_elf(struct apply_ctx *c, size_t i)
 
 /* --- finding the target ------------------------------------------------ */
 
-static int find_target(struct apply_ctx *c)
+static const struct graft_object *object_with_build_id(struct apply_ctx *c,
+							 const struct graft_patch_target *t)
+{
+	for (size_t i = 0; i < c->objs.n; i++) {
+		const struct graft_object *o = &c->objs.v[i];
+
+		if (o->build_id_len == t->build_id_len &&
+		    memcmp(o->build_id, t->build_id, t->build_id_len) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Each target the process maps gets a unit. A target it does not map is
+ * skipped (a library fix reaches programs without the patched executable),
+ * but one it maps in another build refuses the whole patch.
+ */
+static int find_targets(struct apply_ctx *c)
 {
 	const struct graft_patch *p = c->patch;
-	const char *base = strrchr(p->target_name, '/');
 	char want[2 * GRAFT_BUILD_ID_MAX + 1];
 
-	base = base ? base + 1 : p->target_name;
-	for (size_t i = 0; i < c->objs.n; i++) {
-		const struct graft_object *o = &c->objs.v[i];
+	for (uint32_t k = 0; k < p->ntargets; k++) {
+		const struct graft_patch_target *t = &p->targets[k];
+		const struct graft_object *o = object_with_build_id(c, t);
+		const char *base = strrchr(t->name, '/');
 
-		if (o->build_id_len == p->build_id_len &&
-		    memcmp(o->build_id, p->build_id, p->build_id_len) == 0) {
-			c->target = o;
-			return 0;
+		if (o) {
+			c->units[c->nunits++] = (struct apply_unit){.ti = k, .target = o};
+			continue;
+		}
+		base = base ? base + 1 : t->name;
+		graft_hex(t->build_id, t->build_id_len, want);
+		for (size_t i = 0; i < c->objs.n; i++) {
+			const struct graft_object *x = &c->objs.v[i];
+			const char *ob = strrchr(x->path, '/');
+			char have[2 * GRAFT_BUILD_ID_MAX + 1];
+
+			ob = ob ? ob + 1 : x->path;
+			if (strncmp(ob, base, strlen(base)) != 0)
+				continue;
+			graft_hex(x->build_id, x->build_id_len, have);
+			return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -ENOEXEC,
+					      "'%s' in this process has build-id %s, the patch is "
+					      "for build-id %s (another build)",
+					      x->path, x->build_id_len ? have : "(none)", want);
 		}
 	}
-	graft_hex(p->build_id, p->build_id_len, want);
-	for (size_t i = 0; i < c->objs.n; i++) {
-		const struct graft_object *o = &c->objs.v[i];
-		const char *ob = strrchr(o->path, '/');
-		char have[2 * GRAFT_BUILD_ID_MAX + 1];
-
-		ob = ob ? ob + 1 : o->path;
-		if (strncmp(ob, base, strlen(base)) != 0)
-			continue;
-		graft_hex(o->build_id, o->build_id_len, have);
-		return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -ENOEXEC,
-				      "'%s' in this process has build-id %s, the patch is for "
-				      "build-id %s (another build)",
-				      o->path, o->build_id_len ? have : "(none)", want);
-	}
+	if (c->nunits)
+		return 0;
+	graft_hex(p->targets[0].build_id, p->targets[0].build_id_len, want);
+	if (p->ntargets == 1)
+		return graft_err_set(c->err, -ENOENT,
+				     "the process does not map the patch's target '%s' (build-id %s)",
+				     p->targets[0].name, want);
 	return graft_err_set(c->err, -ENOENT,
-			     "the process does not map the patch's target '%s' (build-id %s)",
-			     p->target_name, want);
+			     "the process maps none of the patch's %zu targets ('%s', ...)",
+			     p->ntargets, p->targets[0].name);
 }
 
 /* --- run-pre ----------------------------------------------------------- */
 
 /* Check one function; fills the header entry's saved bytes. */
-static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
-		       struct graft_region_func *rf, const struct graft_region **prev,
-		       size_t *prev_idx)
+static int runpre_func(struct apply_ctx *c, const struct apply_unit *u,
+		       const struct graft_patch_func *f, struct graft_region_func *rf,
+		       const struct graft_region **prev, size_t *prev_idx)
 {
 	_cleanup_free_ uint8_t *cur = malloc(f->pre_len);
-	uint64_t addr = c->target->base + f->old_offset;
+	const struct graft_object *target = u->target;
+	uint64_t addr = target->base + f->old_offset;
 	const struct graft_map *m;
 	uint32_t start = 0;
 	int r;
@@ -148,13 +192,13 @@ static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
 	 * bytes as the pre-image: only code of the target object is patched.
 	 */
 	m = graft_maps_find(&c->maps, addr);
-	if (!m || !m->x || m->inode != c->target->inode || m->dev_major != c->target->dev_major ||
-	    m->dev_minor != c->target->dev_minor || addr + f->pre_len < addr ||
+	if (!m || !m->x || m->inode != target->inode || m->dev_major != target->dev_major ||
+	    m->dev_minor != target->dev_minor || addr + f->pre_len < addr ||
 	    addr + f->pre_len > m->end)
 		return graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -EFAULT,
 				      "function '%s' at 0x%" PRIx64
 				      " is not inside the code of '%s'; refusing to write there",
-				      f->old_name, addr, c->target->path);
+				      f->old_name, addr, target->path);
 	r = graft_mem_read(c->memfd, addr, cur, f->pre_len, c->err);
 	if (r < 0)
 		return graft_err_prefix(c->err, r, "function '%s'", f->old_name);
@@ -181,13 +225,14 @@ static int runpre_func(struct apply_ctx *c, const struct graft_patch_func *f,
 
 /* --- symbol resolution --------------------------------------------------- */
 
-static int target_tpoff(struct apply_ctx *c, uint64_t off, uint64_t *out)
+static int target_tpoff(struct apply_ctx *c, const struct graft_object *target, uint64_t off,
+			uint64_t *out)
 {
 	struct graft_elf *e;
 	struct graft_elf_tls tls;
-	size_t ti = (size_t)(c->target - c->objs.v);
+	size_t ti = (size_t)(target - c->objs.v);
 
-	if (!c->target->is_exec)
+	if (!target->is_exec)
 		return graft_err_set(
 			c->err, -ENOTSUP,
 			"thread-local variables of shared libraries are not supported yet");
@@ -257,15 +302,24 @@ static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref, u
 	(void)err;
 	if (s) {
 		bool tls = s->flags & GRAFT_SYM_TLS;
+		const struct graft_object *target = NULL;
 
+		for (size_t i = 0; i < c->nunits; i++)
+			if (c->units[i].ti == s->target)
+				target = c->units[i].target;
+		if (!target)
+			return graft_err_set(c->err, -ENOENT,
+					     "'%s' is bound to target '%s', which pid %d does not "
+					     "map",
+					     name, c->patch->targets[s->target].name, (int)c->pid);
 		if (tls != (ref == GRAFT_REF_TPOFF))
 			return graft_err_set(c->err, -EINVAL,
 					     "'%s' is %sthread-local in the target but used as "
 					     "%sthread-local by the patch",
 					     name, tls ? "" : "not ", tls ? "not " : "");
 		if (tls)
-			return target_tpoff(c, s->target_offset, value);
-		*value = c->target->base + s->target_offset;
+			return target_tpoff(c, target, s->target_offset, value);
+		*value = target->base + s->target_offset;
 		return 0;
 	}
 	if (ref == GRAFT_REF_TPOFF)
@@ -317,8 +371,9 @@ static uint64_t pick_address(const struct graft_maps *m, uint64_t size, uint64_t
 
 /* --- mapping in the target ----------------------------------------------- */
 
-static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan, const uint8_t *img)
+static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *img)
 {
+	const struct graft_link_plan *plan = u->plan;
 	char name[128], fdpath[64];
 	_cleanup_close_ int lfd = -1;
 	int tfd, r;
@@ -344,9 +399,9 @@ static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan, c
 	/* nobody can change the patch code through the file from now on */
 	if (fcntl(lfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		graft_warn("cannot seal the patch memfd: %s", strerror(errno));
-	r = graft_rsys_mmap(&c->rs, c->base, plan->total, PROT_READ,
+	r = graft_rsys_mmap(&c->rs, u->base, plan->total, PROT_READ,
 			    MAP_PRIVATE | MAP_FIXED_NOREPLACE, tfd, 0, &got, c->err);
-	if (r == 0 && got != c->base) {
+	if (r == 0 && got != u->base) {
 		/* an old kernel took NOREPLACE as a hint */
 		(void)graft_rsys_munmap(&c->rs, got, plan->total, NULL);
 		r = -EEXIST;
@@ -356,22 +411,22 @@ static int map_region(struct apply_ctx *c, const struct graft_link_plan *plan, c
 		graft_maps_free(&c->maps);
 		if ((r = graft_proc_read_maps(c->pid, &c->maps, c->err)) < 0)
 			goto close_tfd;
-		c->base = pick_address(&c->maps, plan->total, c->target->lo, c->target->hi);
-		r = c->base ? -EAGAIN
+		u->base = pick_address(&c->maps, plan->total, u->target->lo, u->target->hi);
+		r = u->base ? -EAGAIN
 			    : graft_err_set(c->err, -ENOMEM, "no free address within 2 GiB of '%s'",
-					    c->target->path);
+					    u->target->path);
 		goto close_tfd;
 	}
 	if (r < 0) {
 		r = graft_err_set(c->err, r, "mmap in the target failed: %s", strerror(-r));
 		goto close_tfd;
 	}
-	c->mapped = true;
-	c->mapped_size = plan->total;
-	r = graft_rsys_mprotect(&c->rs, c->base + plan->text_off, plan->text_size,
+	u->mapped = true;
+	u->mapped_size = plan->total;
+	r = graft_rsys_mprotect(&c->rs, u->base + plan->text_off, plan->text_size,
 				PROT_READ | PROT_EXEC, c->err);
 	if (r == 0 && plan->data_size)
-		r = graft_rsys_mprotect(&c->rs, c->base + plan->data_off, plan->data_size,
+		r = graft_rsys_mprotect(&c->rs, u->base + plan->data_off, plan->data_size,
 					PROT_READ | PROT_WRITE, c->err);
 	if (r < 0) {
 		r = graft_err_set(c->err, r, "mprotect in the target failed: %s", strerror(-r));
@@ -384,11 +439,14 @@ close_tfd:
 	return r;
 }
 
-static void unmap_region(struct apply_ctx *c)
+static void unmap_regions(struct apply_ctx *c)
 {
 	struct graft_err e = {0};
+	bool any = false;
 
-	if (!c->mapped)
+	for (size_t i = 0; i < c->nunits; i++)
+		any |= c->units[i].mapped;
+	if (!any)
 		return;
 	if (!c->rs_active) {
 		if (graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, &e) < 0) {
@@ -398,28 +456,40 @@ static void unmap_region(struct apply_ctx *c)
 		}
 		c->rs_active = true;
 	}
-	if (graft_rsys_munmap(&c->rs, c->base, c->mapped_size, &e) != 0)
-		graft_warn("cannot unmap the patch region in pid %d: %s", (int)c->pid, e.msg);
-	c->mapped = false;
+	for (size_t i = c->nunits; i-- > 0;) {
+		struct apply_unit *u = &c->units[i];
+
+		if (!u->mapped)
+			continue;
+		if (graft_rsys_munmap(&c->rs, u->base, u->mapped_size, &e) != 0)
+			graft_warn("cannot unmap the patch region in pid %d: %s", (int)c->pid,
+				   e.msg);
+		u->mapped = false;
+	}
 }
 
 /*
  * Going live is allowed only if any later graft can find the patch again
- * from the process alone: read the region back the way status and revert do.
+ * from the process alone: read the regions back the way status and revert do.
  */
 static int verify_discoverable(struct apply_ctx *c)
 {
 	struct graft_maps maps = {0};
 	struct graft_regions regs = {0};
-	const struct graft_region *reg;
 	int r = graft_proc_read_maps(c->pid, &maps, c->err);
 
 	if (r < 0)
 		return r;
 	r = graft_region_list(c->memfd, &maps, &regs, NULL, c->err);
-	if (r == 0) {
-		reg = graft_region_find(&regs, c->patch->id);
-		if (!reg || reg->addr != c->base || reg->hdr->nfuncs != c->hdr->nfuncs)
+	for (size_t i = 0; r == 0 && i < c->nunits; i++) {
+		const struct apply_unit *u = &c->units[i];
+		bool found = false;
+
+		for (size_t k = 0; k < regs.n; k++)
+			found |= regs.v[k].addr == u->base &&
+				 !strcmp(regs.v[k].hdr->patch_id, c->patch->id) &&
+				 regs.v[k].hdr->nfuncs == u->hdr->nfuncs;
+		if (!found)
 			r = graft_err_set(c->err, -EIO,
 					  "the patch region cannot be read back from the process; "
 					  "not going live");
@@ -431,81 +501,116 @@ static int verify_discoverable(struct apply_ctx *c)
 
 /* --- the commit, inside the stop ------------------------------------------ */
 
+static void undo_jumps(struct apply_ctx *c, size_t unit, uint32_t done)
+{
+	for (size_t k = unit + 1; k-- > 0;) {
+		const struct graft_region_hdr *h = c->units[k].hdr;
+		uint32_t n = k == unit ? done : h->nfuncs;
+
+		while (n-- > 0) {
+			const struct graft_region_func *f = &h->funcs[n];
+
+			if (graft_mem_write(c->memfd, f->old_addr, f->saved, GRAFT_JUMP_SIZE,
+					    NULL) < 0)
+				graft_warn("cannot restore '%s' at 0x%" PRIx64 " in pid %d",
+					   f->name, f->old_addr, (int)c->pid);
+		}
+	}
+}
+
+/* Every unit's jumps, all or none; then every header says applied. */
 static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *err)
 {
 	struct apply_ctx *c = ctx;
-	uint32_t n = c->hdr->nfuncs, done = 0, state = GRAFT_REGION_APPLIED;
+	uint32_t state = GRAFT_REGION_APPLIED, done = 0;
+	size_t k;
 	int r = 0;
 
 	(void)w;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct graft_region_func *f = &c->hdr->funcs[i];
-		uint8_t cur[GRAFT_JUMP_SIZE];
+	for (k = 0; k < c->nunits; k++)
+		for (uint32_t i = 0; i < c->units[k].hdr->nfuncs; i++) {
+			const struct graft_region_func *f = &c->units[k].hdr->funcs[i];
+			uint8_t cur[GRAFT_JUMP_SIZE];
 
-		r = graft_mem_read(c->memfd, f->old_addr, cur, sizeof(cur), err);
-		if (r < 0)
-			return r;
-		if (memcmp(cur, f->saved, sizeof(cur)) != 0)
-			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
-					      "function '%s' changed while the patch was prepared",
-					      f->name);
+			r = graft_mem_read(c->memfd, f->old_addr, cur, sizeof(cur), err);
+			if (r < 0)
+				return r;
+			if (memcmp(cur, f->saved, sizeof(cur)) != 0)
+				return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
+						      "function '%s' changed while the patch was "
+						      "prepared",
+						      f->name);
+		}
+	for (k = 0; k < c->nunits; k++) {
+		const struct graft_region_hdr *h = c->units[k].hdr;
+
+		for (done = 0; done < h->nfuncs; done++) {
+			r = graft_mem_write(c->memfd, h->funcs[done].old_addr, h->funcs[done].jump,
+					    GRAFT_JUMP_SIZE, err);
+			if (r < 0)
+				goto undo;
+		}
 	}
-	for (; done < n; done++) {
-		const struct graft_region_func *f = &c->hdr->funcs[done];
+	for (size_t i = 0; i < c->nunits; i++) {
+		r = graft_mem_write(c->memfd,
+				    c->units[i].base + offsetof(struct graft_region_hdr, state),
+				    &state, sizeof(state), err);
+		if (r < 0) {
+			/* the headers written so far go back to prepared */
+			uint32_t prepared = GRAFT_REGION_PREPARED;
 
-		r = graft_mem_write(c->memfd, f->old_addr, f->jump, GRAFT_JUMP_SIZE, err);
-		if (r < 0)
+			while (i-- > 0)
+				(void)graft_mem_write(c->memfd,
+						      c->units[i].base +
+							      offsetof(struct graft_region_hdr, state),
+						      &prepared, sizeof(prepared), NULL);
+			k = c->nunits - 1;
+			done = c->units[k].hdr->nfuncs;
 			goto undo;
+		}
 	}
-	r = graft_mem_write(c->memfd, c->base + offsetof(struct graft_region_hdr, state), &state,
-			    sizeof(state), err);
-	if (r == 0)
-		return 0;
+	return 0;
 undo:
-	while (done-- > 0) {
-		const struct graft_region_func *f = &c->hdr->funcs[done];
-
-		if (graft_mem_write(c->memfd, f->old_addr, f->saved, GRAFT_JUMP_SIZE, NULL) < 0)
-			graft_warn("cannot restore '%s' at 0x%" PRIx64 " in pid %d", f->name,
-				   f->old_addr, (int)c->pid);
-	}
+	undo_jumps(c, k, done);
 	return r;
 }
 
 /* --- the transaction -------------------------------------------------------- */
 
-static int build_header(struct apply_ctx *c, const struct graft_link_plan *plan)
+static int build_header(struct apply_ctx *c, struct apply_unit *u)
 {
-	struct graft_region_hdr *h = c->hdr;
+	const struct graft_patch *p = c->patch;
+	const struct graft_patch_target *t = &p->targets[u->ti];
+	struct graft_region_hdr *h = u->hdr;
 	uint64_t seq = 0;
 
 	memcpy(h->magic, GRAFT_REGION_MAGIC, 8);
 	h->version = GRAFT_REGION_VERSION;
-	h->hdr_size = (uint32_t)c->hdr_size;
-	h->region_size = plan->total;
+	h->hdr_size = (uint32_t)u->hdr_size;
+	h->region_size = u->plan->total;
 	for (size_t i = 0; i < c->regions.n; i++)
 		if (c->regions.v[i].hdr->seq > seq)
 			seq = c->regions.v[i].hdr->seq;
-	h->seq = seq + 1;
+	h->seq = seq + 1; /* the same for every region of this patch */
 	h->applied_ns = graft_wall_ns();
 	h->state = GRAFT_REGION_PREPARED;
 	h->applier_pid = (uint32_t)getpid();
-	h->target_base = c->target->base;
-	h->code_start = c->base + plan->text_off;
-	h->code_end = c->base + plan->text_off + plan->text_size;
-	h->build_id_len = (uint32_t)c->patch->build_id_len;
-	memcpy(h->build_id, c->patch->build_id, c->patch->build_id_len);
-	(void)snprintf(h->patch_id, sizeof(h->patch_id), "%s", c->patch->id);
-	(void)snprintf(h->target_name, sizeof(h->target_name), "%s", c->target->path);
-	(void)snprintf(h->description, sizeof(h->description), "%s", c->patch->description);
+	h->target_base = u->target->base;
+	h->code_start = u->base + u->plan->text_off;
+	h->code_end = u->base + u->plan->text_off + u->plan->text_size;
+	h->build_id_len = (uint32_t)t->build_id_len;
+	memcpy(h->build_id, t->build_id, t->build_id_len);
+	(void)snprintf(h->patch_id, sizeof(h->patch_id), "%s", p->id);
+	(void)snprintf(h->target_name, sizeof(h->target_name), "%s", u->target->path);
+	(void)snprintf(h->description, sizeof(h->description), "%s", p->description);
 	for (uint32_t i = 0; i < h->nfuncs; i++) {
 		struct graft_region_func *f = &h->funcs[i];
+		const char *new_name = p->funcs[u->fidx[i]].new_name;
 		uint64_t addr, size;
 
-		if (graft_link_symbol(plan, c->base, c->patch->funcs[i].new_name, &addr, &size) < 0)
+		if (graft_link_symbol(u->plan, u->base, new_name, &addr, &size) < 0)
 			return graft_err_set(c->err, -ENOENT,
-					     "replacement '%s' not found after linking",
-					     c->patch->funcs[i].new_name);
+					     "replacement '%s' not found after linking", new_name);
 		f->new_addr = addr;
 		f->new_size = (uint32_t)size;
 		if (graft_jump_encode(f->old_addr, addr, f->jump) < 0)
@@ -514,38 +619,40 @@ static int build_header(struct apply_ctx *c, const struct graft_link_plan *plan)
 	return 0;
 }
 
-static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_opts *opts,
-				    struct graft_op_result *res)
+/* Run-pre, link and map one unit's region while the process runs. */
+static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
 {
 	const struct graft_patch *p = c->patch;
-	_cleanup_(graft_link_plan_freep) struct graft_link_plan *plan = NULL;
-	_cleanup_free_ const struct graft_region **prev = calloc(p->nfuncs, sizeof(*prev));
-	_cleanup_free_ size_t *prev_idx = calloc(p->nfuncs, sizeof(size_t));
-	_cleanup_free_ struct graft_busy_range *ranges = calloc(2 * p->nfuncs, sizeof(*ranges));
-	size_t nranges = 0;
-	struct graft_stw stw = {0};
 	int r;
 
-	if (!prev || !prev_idx || !ranges)
+	u->fidx = calloc(p->nfuncs, sizeof(size_t));
+	u->prev = calloc(p->nfuncs, sizeof(*u->prev));
+	u->prev_idx = calloc(p->nfuncs, sizeof(size_t));
+	if (!u->fidx || !u->prev || !u->prev_idx)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
-	c->hdr_size =
-		sizeof(struct graft_region_hdr) + p->nfuncs * sizeof(struct graft_region_func);
-	c->hdr = calloc(1, c->hdr_size);
-	if (!c->hdr)
+	for (size_t i = 0; i < p->nfuncs; i++)
+		if (p->funcs[i].target == u->ti)
+			u->fidx[u->nfuncs++] = i;
+	u->hdr_size =
+		sizeof(struct graft_region_hdr) + u->nfuncs * sizeof(struct graft_region_func);
+	u->hdr = calloc(1, u->hdr_size);
+	if (!u->hdr)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
-	c->hdr->nfuncs = (uint32_t)p->nfuncs;
-	for (size_t i = 0; i < p->nfuncs; i++) {
-		r = runpre_func(c, &p->funcs[i], &c->hdr->funcs[i], &prev[i], &prev_idx[i]);
+	u->hdr->nfuncs = (uint32_t)u->nfuncs;
+	for (size_t i = 0; i < u->nfuncs; i++) {
+		r = runpre_func(c, u, &p->funcs[u->fidx[i]], &u->hdr->funcs[i], &u->prev[i],
+				&u->prev_idx[i]);
 		if (r < 0)
 			return r;
 	}
-	r = graft_link_plan(p->elf, c->hdr_size, &plan, c->err);
+	r = graft_link_plan_subset(p->elf, u->hdr_size, p->sec_target, (uint8_t)u->ti, &u->plan,
+				   c->err);
 	if (r < 0)
 		return r;
-	c->base = pick_address(&c->maps, plan->total, c->target->lo, c->target->hi);
-	if (!c->base)
+	u->base = pick_address(&c->maps, u->plan->total, u->target->lo, u->target->hi);
+	if (!u->base)
 		return graft_err_set(c->err, -ENOMEM, "no free address within 2 GiB of '%s'",
-				     c->target->path);
+				     u->target->path);
 	/*
 	 * Link while the target runs; a thread is stopped only for IFUNC
 	 * resolvers (lazily, during linking) and the mapping syscalls.
@@ -554,23 +661,38 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		_cleanup_free_ uint8_t *img = NULL;
 		struct graft_link_resolver resolver = {apply_resolve, c};
 
-		r = graft_link_relocate(plan, c->base, &resolver, &img, c->err);
+		r = graft_link_relocate(u->plan, u->base, &resolver, &img, c->err);
 		if (r < 0)
 			return graft_err_prefix(c->err, r, "cannot link the patch");
-		r = build_header(c, plan);
+		r = build_header(c, u);
 		if (r < 0)
 			return r;
-		memcpy(img, c->hdr, c->hdr_size);
+		memcpy(img, u->hdr, u->hdr_size);
 		r = rsys_ensure(c);
 		if (r < 0)
 			return r;
-		r = map_region(c, plan, img);
+		r = map_region(c, u, img);
 		if (r != -EAGAIN || tries >= 8)
 			break;
 		graft_err_clear(c->err);
 	}
-	if (r < 0)
-		return r;
+	return r;
+}
+
+static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_opts *opts,
+				    struct graft_op_result *res)
+{
+	const struct graft_patch *p = c->patch;
+	_cleanup_free_ struct graft_busy_range *ranges = calloc(2 * p->nfuncs, sizeof(*ranges));
+	size_t nranges = 0;
+	struct graft_stw stw = {0};
+	int r;
+
+	if (!ranges)
+		return graft_err_set(c->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nunits; i++)
+		if ((r = prepare_unit(c, &c->units[i])) < 0)
+			return r;
 	graft_rsys_end(&c->rs);
 	c->rs_active = false;
 	r = verify_discoverable(c);
@@ -578,16 +700,21 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		return r;
 
 	/* busy ranges: each old function, and the code currently replacing it */
-	for (size_t i = 0; i < p->nfuncs; i++) {
-		const struct graft_region_func *f = &c->hdr->funcs[i];
+	for (size_t k = 0; k < c->nunits; k++) {
+		const struct apply_unit *u = &c->units[k];
 
-		ranges[nranges++] = (struct graft_busy_range){
-			f->old_addr, f->old_addr + f->old_size, true, f->name};
-		if (prev[i]) {
-			const struct graft_region_func *pf = &prev[i]->hdr->funcs[prev_idx[i]];
+		for (size_t i = 0; i < u->nfuncs; i++) {
+			const struct graft_region_func *f = &u->hdr->funcs[i];
 
 			ranges[nranges++] = (struct graft_busy_range){
-				pf->new_addr, pf->new_addr + pf->new_size, true, f->name};
+				f->old_addr, f->old_addr + f->old_size, true, f->name};
+			if (u->prev[i]) {
+				const struct graft_region_func *pf =
+					&u->prev[i]->hdr->funcs[u->prev_idx[i]];
+
+				ranges[nranges++] = (struct graft_busy_range){
+					pf->new_addr, pf->new_addr + pf->new_size, true, f->name};
+			}
 		}
 	}
 	stw = (struct graft_stw){.pid = c->pid,
@@ -603,12 +730,19 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	res->nthreads = stw.nthreads;
 	if (r < 0)
 		return r;
-	c->mapped = false; /* live now: it stays */
-	c->hdr->stop_ns = stw.stop_ns;
-	(void)graft_mem_write(c->memfd, c->base + offsetof(struct graft_region_hdr, stop_ns),
-			      &c->hdr->stop_ns, sizeof(c->hdr->stop_ns), NULL);
-	res->nfuncs = p->nfuncs;
-	res->region_addr = c->base;
+	for (size_t k = 0; k < c->nunits; k++) {
+		struct apply_unit *u = &c->units[k];
+
+		u->mapped = false; /* live now: it stays */
+		u->hdr->stop_ns = stw.stop_ns;
+		(void)graft_mem_write(c->memfd,
+				      u->base + offsetof(struct graft_region_hdr, stop_ns),
+				      &u->hdr->stop_ns, sizeof(u->hdr->stop_ns), NULL);
+		res->nfuncs += u->nfuncs;
+	}
+	res->region_addr = c->units[0].base;
+	res->ntargets = p->ntargets;
+	res->ntargets_mapped = c->nunits;
 	return 0;
 }
 
@@ -633,7 +767,7 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
 	}
 	for (size_t i = 0; i < c.objs.n; i++)
 		c.obj_fd[i] = -1;
-	if ((r = find_target(&c)) < 0)
+	if ((r = find_targets(&c)) < 0)
 		goto out;
 	if ((c.memfd = graft_mem_open(pid, err)) < 0) {
 		r = c.memfd;
@@ -656,7 +790,7 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
 	}
 	r = apply_prepare_and_commit(&c, opts, res);
 	if (r < 0 && !graft_proc_is_exiting(pid))
-		unmap_region(&c);
+		unmap_regions(&c);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
 		/* whatever step noticed it first, the cause is this */

@@ -21,6 +21,8 @@ struct graft_op_result {
 	size_t nthreads;
 	size_t nfuncs;
 	uint64_t region_addr;
+	size_t ntargets;	/* in the patch */
+	size_t ntargets_mapped; /* of those, mapped by the process: one region each */
 	char patch_id[72];
 };
 

@@ -145,6 +145,12 @@ static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c, const struct gr
 		f->old_offset = r.old_offset;
 		f->old_size = r.old_size;
 		f->flags = r.flags;
+		f->target = (r.flags & GRAFT_FLAG_TARGET_MASK) >> GRAFT_FLAG_TARGET_SHIFT;
+		if (f->target >= p->ntargets) {
+			(void)snprintf(m, sizeof(m), "function '%s' names target %u of %zu",
+				       f->old_name, f->target, p->ntargets);
+			return fmt_bad(c, m);
+		}
 		want = r.old_size < 5 ? 5 : r.old_size;
 		if (r.old_size == 0 || r.old_size > GRAFT_PATCH_FUNC_SIZE_MAX ||
 		    r.old_offset > UINT64_MAX - GRAFT_PATCH_FUNC_SIZE_MAX) {
@@ -167,7 +173,8 @@ static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c, const struct gr
 		for (uint32_t j = 0; j < i; j++) {
 			const struct graft_patch_func *o = &p->funcs[j];
 
-			if (f->old_offset < o->old_offset + o->pre_len &&
+			if (o->target == f->target &&
+			    f->old_offset < o->old_offset + o->pre_len &&
 			    o->old_offset < f->old_offset + f->pre_len) {
 				(void)snprintf(m, sizeof(m), "functions '%s' and '%s' overlap",
 					       o->old_name, f->old_name);
@@ -201,6 +208,9 @@ static int parse_syms(struct graft_patch *p, struct fmt_ctx *c, const struct gra
 		if (!*s->name)
 			return fmt_bad(c, "empty symbol name");
 		s->flags = r.flags;
+		s->target = (r.flags & GRAFT_FLAG_TARGET_MASK) >> GRAFT_FLAG_TARGET_SHIFT;
+		if (s->target >= p->ntargets)
+			return fmt_bad(c, "a symbol binding names a target that is not there");
 		s->target_offset = r.target_offset;
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(p->syms[j].name, s->name) == 0)
@@ -210,22 +220,148 @@ static int parse_syms(struct graft_patch *p, struct fmt_ctx *c, const struct gra
 	return 0;
 }
 
+static int parse_targets(struct graft_patch *p, struct fmt_ctx *c,
+			 const struct graft_fmt_header *h)
+{
+	if (p->version == 1) {
+		/* v1: the one target lives in the header */
+		p->ntargets = 1;
+		p->targets[0].name = p->target_name;
+		memcpy(p->targets[0].build_id, p->build_id, p->build_id_len);
+		p->targets[0].build_id_len = p->build_id_len;
+		return 0;
+	}
+	if (h->ntargets == 0 || h->ntargets > GRAFT_PATCH_TARGETS_MAX ||
+	    !range_ok(h->targets_off, h->ntargets, sizeof(struct graft_fmt_target), c->meta_len))
+		return fmt_bad(c, "target table out of range (1-16 targets)");
+	for (uint32_t i = 0; i < h->ntargets; i++) {
+		struct graft_fmt_target t;
+		struct graft_patch_target *pt = &p->targets[i];
+
+		memcpy(&t, c->meta + h->targets_off + (size_t)i * sizeof(t), sizeof(t));
+		pt->name = fmt_str(c, t.name, "target name", GRAFT_PATCH_TEXT_MAX);
+		if (!pt->name)
+			return -EINVAL;
+		if (t.build_id_len == 0 || t.build_id_len > GRAFT_BUILD_ID_MAX)
+			return fmt_bad(c, "bad target build-id length");
+		memcpy(pt->build_id, t.build_id, t.build_id_len);
+		pt->build_id_len = t.build_id_len;
+		for (uint32_t j = 0; j < i; j++)
+			if (p->targets[j].build_id_len == pt->build_id_len &&
+			    !memcmp(p->targets[j].build_id, pt->build_id, pt->build_id_len))
+				return fmt_bad(c, "a target is listed twice");
+	}
+	p->ntargets = h->ntargets;
+	/* the header's single target mirrors the first, for v1 readers' fields */
+	p->target_name = p->targets[0].name;
+	memcpy(p->build_id, p->targets[0].build_id, p->targets[0].build_id_len);
+	p->build_id_len = p->targets[0].build_id_len;
+	return 0;
+}
+
+/*
+ * Which target's region loads each section: start from each target's
+ * replacements and follow relocations (a breadth-first walk, each section
+ * once). A section two targets reach is refused: regions are far apart and
+ * each target's code must stand on its own.
+ */
+static int assign_sections(struct graft_patch *p, struct fmt_ctx *c)
+{
+	size_t n = p->elf->shnum;
+	_cleanup_free_ uint32_t *work = calloc(n + 1, sizeof(uint32_t));
+	_cleanup_free_ uint32_t *rela_of = calloc(n + 1, sizeof(uint32_t)); /* +1; 0 none */
+	_cleanup_free_ uint32_t *next_rela = calloc(n + 1, sizeof(uint32_t));
+	Elf_Scn *scn = NULL, *symscn = NULL;
+	Elf_Data *syms = NULL;
+	GElf_Shdr symsh;
+	size_t nw = 0;
+
+	p->sec_target = malloc(n + 1);
+	if (!p->sec_target || !work || !rela_of || !next_rela)
+		return graft_err_set(c->err, -ENOMEM, "out of memory");
+	memset(p->sec_target, 0xff, n + 1);
+	while ((scn = elf_nextscn(p->elf->elf, scn))) {
+		GElf_Shdr sh;
+		size_t i = elf_ndxscn(scn);
+
+		if (!gelf_getshdr(scn, &sh) || i > n)
+			continue;
+		if (sh.sh_type == SHT_SYMTAB && !symscn) {
+			symscn = scn;
+			symsh = sh;
+		} else if (sh.sh_type == SHT_RELA && sh.sh_info < n) {
+			/* a chain of relocation sections per target section */
+			next_rela[i] = rela_of[sh.sh_info];
+			rela_of[sh.sh_info] = (uint32_t)i + 1;
+		}
+	}
+	if (!symscn || !(syms = elf_getdata(symscn, NULL)) || !symsh.sh_entsize)
+		return fmt_bad(c, "the object has no symbol table");
+	for (size_t i = 0; i < p->nfuncs; i++) {
+		struct graft_elf_sym s;
+
+		(void)graft_elf_symtab_lookup(p->elf, p->funcs[i].new_name, &s);
+		if (p->sec_target[s.shndx] == 0xff) {
+			p->sec_target[s.shndx] = (uint8_t)p->funcs[i].target;
+			work[nw++] = s.shndx;
+		} else if (p->sec_target[s.shndx] != p->funcs[i].target) {
+			return fmt_bad(c, "replacements for two targets share a section");
+		}
+	}
+	while (nw) {
+		uint32_t sec = work[--nw];
+
+		for (uint32_t rs = rela_of[sec]; rs; rs = next_rela[rs - 1]) {
+			Elf_Scn *rscn = elf_getscn(p->elf->elf, rs - 1);
+			Elf_Data *d = rscn ? elf_getdata(rscn, NULL) : NULL;
+			GElf_Shdr rsh;
+
+			if (!d || !gelf_getshdr(rscn, &rsh) || !rsh.sh_entsize)
+				return fmt_bad(c, "unreadable relocation section");
+			for (size_t k = 0; k < rsh.sh_size / rsh.sh_entsize; k++) {
+				GElf_Rela r;
+				GElf_Sym sym;
+				uint16_t x;
+
+				if (!gelf_getrela(d, (int)k, &r) ||
+				    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+					return fmt_bad(c, "a relocation names a bad symbol");
+				x = sym.st_shndx;
+				if (x == SHN_UNDEF || x >= SHN_LORESERVE || x >= n)
+					continue;
+				if (p->sec_target[x] == 0xff) {
+					p->sec_target[x] = p->sec_target[sec];
+					work[nw++] = x;
+				} else if (p->sec_target[x] != p->sec_target[sec]) {
+					return fmt_bad(c, "code for two targets shares a section");
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 static int parse_header(struct graft_patch *p, struct fmt_ctx *c)
 {
 	struct graft_fmt_header h;
 
-	if (c->meta_len < sizeof(h))
+	memset(&h, 0, sizeof(h));
+	if (c->meta_len < GRAFT_FMT_HEADER_V1_SIZE)
 		return fmt_bad(c, ".graft.meta is too short");
-	memcpy(&h, c->meta, sizeof(h));
+	memcpy(&h, c->meta, c->meta_len < sizeof(h) ? c->meta_len : sizeof(h));
 	if (memcmp(h.magic, GRAFT_FMT_MAGIC, sizeof(h.magic)) != 0)
 		return fmt_bad(c, "bad magic in .graft.meta");
-	if (h.version != GRAFT_FMT_VERSION)
+	if (h.version != 1 && h.version != GRAFT_FMT_VERSION)
 		return graft_err_set(
 			c->err, -ENOTSUP,
-			"patch file '%s' has format version %u; this graft reads version %u",
+			"patch file '%s' has format version %u; this graft reads versions 1-%u",
 			c->name, h.version, GRAFT_FMT_VERSION);
-	if (h.header_size < sizeof(h) || h.header_size > c->meta_len)
+	p->version = h.version;
+	if (h.header_size < (h.version == 1 ? GRAFT_FMT_HEADER_V1_SIZE : sizeof(h)) ||
+	    h.header_size > c->meta_len)
 		return fmt_bad(c, "bad header size");
+	if (h.version == 1)
+		h.ntargets = h.targets_off = 0; /* not v1 fields: whatever follows */
 	p->id = fmt_str(c, h.id, "patch id", GRAFT_PATCH_ID_MAX);
 	p->description = fmt_str(c, h.description, "description", GRAFT_PATCH_TEXT_MAX);
 	p->target_name = fmt_str(c, h.target_name, "target name", GRAFT_PATCH_TEXT_MAX);
@@ -237,6 +373,8 @@ static int parse_header(struct graft_patch *p, struct fmt_ctx *c)
 		return fmt_bad(c, "bad target build-id length");
 	memcpy(p->build_id, h.build_id, h.build_id_len);
 	p->build_id_len = h.build_id_len;
+	if (parse_targets(p, c, &h) < 0)
+		return -EINVAL;
 	if (h.ncves > GRAFT_PATCH_CVES_MAX ||
 	    !range_ok(h.cves_off, h.ncves, sizeof(uint32_t), c->meta_len))
 		return fmt_bad(c, "CVE list out of range");
@@ -252,9 +390,9 @@ static int parse_header(struct graft_patch *p, struct fmt_ctx *c)
 			return -EINVAL;
 	}
 	p->ncves = h.ncves;
-	if (parse_syms(p, c, &h) < 0)
+	if (parse_syms(p, c, &h) < 0 || parse_funcs(p, c, &h) < 0)
 		return -EINVAL;
-	return parse_funcs(p, c, &h);
+	return assign_sections(p, c) < 0 ? -EINVAL : 0;
 }
 
 int graft_patch_parse(uint8_t *buf, size_t len, const char *name, struct graft_patch **out,
@@ -323,6 +461,7 @@ void graft_patch_free(struct graft_patch *p)
 	graft_elf_free(p->elf);
 	free(p->funcs);
 	free(p->syms);
+	free(p->sec_target);
 	free(p->cves);
 	free(p->buf);
 	free(p->path);

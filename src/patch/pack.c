@@ -48,13 +48,20 @@ static int sb_str(struct strbuf *s, const char *str, uint32_t *off)
 	return sb_add(s, str, strlen(str) + 1, off);
 }
 
+struct mtarget {
+	char *path, *symbols;
+};
+
 struct manifest {
-	char *id, *description, *target, *object, *symbols;
+	char *id, *description, *object;
+	struct mtarget targets[GRAFT_PATCH_TARGETS_MAX];
+	size_t ntargets;
 	char *cves[GRAFT_PATCH_CVES_MAX];
 	size_t ncves;
 	struct {
 		char *old, *new_;
 		uint64_t at; /* 0: look up by name */
+		size_t tgt;  /* the target block it appears in */
 	} rep[GRAFT_PATCH_FUNCS_MAX];
 	size_t nrep;
 	struct {
@@ -62,6 +69,7 @@ struct manifest {
 		char *to; /* target symbol, or NULL with off */
 		uint64_t off;
 		bool external;
+		size_t tgt;
 	} bind[GRAFT_PATCH_SYMS_MAX];
 	size_t nbind;
 };
@@ -70,9 +78,11 @@ static void manifest_free(struct manifest *m)
 {
 	free(m->id);
 	free(m->description);
-	free(m->target);
+	for (size_t i = 0; i < m->ntargets; i++) {
+		free(m->targets[i].path);
+		free(m->targets[i].symbols);
+	}
 	free(m->object);
-	free(m->symbols);
 	for (size_t i = 0; i < m->ncves; i++)
 		free(m->cves[i]);
 	for (size_t i = 0; i < m->nrep; i++) {
@@ -149,13 +159,19 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 				goto toomany;
 			m->cves[m->ncves++] = strdup(rest);
 		} else if (!strcmp(key, "target")) {
-			if (m->target)
-				goto twice;
-			m->target = path_rel(dir, rest);
+			/* each target line starts a block: replace/bind/symbols below are its */
+			if (m->ntargets == GRAFT_PATCH_TARGETS_MAX)
+				goto toomany;
+			m->targets[m->ntargets++].path = path_rel(dir, rest);
 		} else if (!strcmp(key, "symbols")) {
-			if (m->symbols)
+			if (!m->ntargets) {
+				r = graft_err_set(err, -EINVAL, "%s:%u: 'symbols' before 'target'",
+						  path, lineno);
+				goto fail;
+			}
+			if (m->targets[m->ntargets - 1].symbols)
 				goto twice;
-			m->symbols = path_rel(dir, rest);
+			m->targets[m->ntargets - 1].symbols = path_rel(dir, rest);
 		} else if (!strcmp(key, "object")) {
 			if (m->object)
 				goto twice;
@@ -183,11 +199,13 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 					*at++ = '\0';
 					m->rep[m->nrep].at = strtoull(at, NULL, 0);
 				}
+				m->rep[m->nrep].tgt = m->ntargets ? m->ntargets - 1 : 0;
 				m->rep[m->nrep].old = strdup(a);
 				m->rep[m->nrep++].new_ = strdup(b);
 			} else {
 				if (m->nbind == GRAFT_PATCH_SYMS_MAX)
 					goto toomany;
+				m->bind[m->nbind].tgt = m->ntargets ? m->ntargets - 1 : 0;
 				m->bind[m->nbind].name = strdup(a);
 				if (!strcmp(key, "extern"))
 					m->bind[m->nbind].external = true;
@@ -204,10 +222,10 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 		}
 #undef DUP_ONCE
 	}
-	if (!m->id || !m->target || !m->object || !m->nrep) {
+	if (!m->id || !m->ntargets || !m->object || !m->nrep) {
 		r = graft_err_set(err, -EINVAL, "%s: missing %s", path,
-				  !m->id       ? "'id'"
-				  : !m->target ? "'target'"
+				  !m->id	 ? "'id'"
+				  : !m->ntargets ? "'target'"
 				  : !m->object ? "'object'"
 					       : "'replace' lines");
 		goto fail;
@@ -245,15 +263,19 @@ struct pack_out {
 	struct graft_fmt_header h;
 };
 
-static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf *symf,
+static int add_funcs(struct manifest *m, size_t t, struct graft_elf *tgt, struct graft_elf *symf,
 		     struct graft_elf *obj, struct pack_out *o, struct strbuf *funcs,
 		     struct graft_err *err)
 {
 	for (size_t i = 0; i < m->nrep; i++) {
-		struct graft_fmt_func f = {0};
+		struct graft_fmt_func f = {.flags = (uint32_t)t << GRAFT_FLAG_TARGET_SHIFT};
 		struct graft_elf_sym s, ns;
 		_cleanup_free_ uint8_t *img = NULL;
-		int n = graft_elf_symtab_lookup(symf, m->rep[i].old, &s);
+		int n;
+
+		if (m->rep[i].tgt != t)
+			continue;
+		n = graft_elf_symtab_lookup(symf, m->rep[i].old, &s);
 
 		if (m->rep[i].at) {
 			const char *fn = graft_elf_func_at(symf, m->rep[i].at, &s);
@@ -315,7 +337,7 @@ static int add_funcs(struct manifest *m, struct graft_elf *tgt, struct graft_elf
 	return 0;
 }
 
-static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf *obj,
+static int add_syms(struct manifest *m, struct graft_elf **tgts, struct graft_elf *obj,
 		    struct pack_out *o, struct strbuf *syms, struct graft_pack_summary *sum,
 		    struct graft_err *err)
 {
@@ -336,6 +358,7 @@ static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf 
 		const char *name;
 		GElf_Sym s;
 		int n = 0;
+		size_t t = 0;
 		bool done = false;
 
 		if (!gelf_getsym(d, (int)i, &s) || s.st_shndx != SHN_UNDEF)
@@ -347,34 +370,37 @@ static int add_syms(struct manifest *m, struct graft_elf *tgt, struct graft_elf 
 			if (strcmp(m->bind[b].name, name) != 0)
 				continue;
 			done = true;
+			t = m->bind[b].tgt;
 			if (m->bind[b].external) {
 				n = -1;
 			} else if (m->bind[b].to) {
-				n = graft_elf_symtab_lookup(tgt, m->bind[b].to, &ts);
+				n = graft_elf_symtab_lookup(tgts[t], m->bind[b].to, &ts);
 				if (n != 1)
 					return graft_err_set(
 						err, -ENOENT, "bind %s: '%s' is %s in '%s'", name,
 						m->bind[b].to, n ? "ambiguous" : "not found",
-						tgt->name);
+						tgts[t]->name);
 			} else {
 				ts = (struct graft_elf_sym){.value = m->bind[b].off};
 				n = 1;
 			}
 		}
-		if (!done) {
-			n = graft_elf_symtab_lookup(tgt, name, &ts);
+		if (!done && m->ntargets == 1) {
+			/* several targets: only explicit binds, the rest by name at apply */
+			n = graft_elf_symtab_lookup(tgts[0], name, &ts);
 			if (n > 1)
 				return graft_err_set(err, -EINVAL,
 						     "'%s' is defined %d times in '%s' (static in "
 						     "several files); "
 						     "add 'bind %s 0xOFFSET' to the manifest",
-						     name, n, tgt->name, name);
+						     name, n, tgts[0]->name, name);
 		}
 		if (n <= 0) {
 			sum->nexternal++;
 			continue;
 		}
 		fs.target_offset = ts.value;
+		fs.flags = (uint32_t)t << GRAFT_FLAG_TARGET_SHIFT;
 		if (ts.type == STT_TLS || GELF_ST_TYPE(s.st_info) == STT_TLS)
 			fs.flags |= GRAFT_SYM_TLS;
 		if (sb_str(&o->str, name, &fs.name) < 0 || sb_add(syms, &fs, sizeof(fs), NULL) < 0)
@@ -495,24 +521,64 @@ fail:
 	return r;
 }
 
+/* Open target t and its symbols; record it in the target table. */
+static int open_target(struct manifest *m, size_t t, struct pack_out *o, struct strbuf *targets,
+		       int *fds, struct graft_elf **tgt, struct graft_elf **symf,
+		       struct graft_err *err)
+{
+	struct graft_fmt_target rec = {0};
+	int r;
+
+	if ((r = open_elf_file(m->targets[t].path, &fds[0], tgt, err)) < 0)
+		return r;
+	r = graft_elf_build_id(*tgt, rec.build_id, sizeof(rec.build_id));
+	if (r <= 0)
+		return graft_err_set(err, -EINVAL,
+				     "'%s' has no GNU build-id (link it with -Wl,--build-id)",
+				     m->targets[t].path);
+	rec.build_id_len = (uint32_t)r;
+	if (m->targets[t].symbols) {
+		uint8_t bid[GRAFT_BUILD_ID_MAX];
+
+		if ((r = open_elf_file(m->targets[t].symbols, &fds[1], symf, err)) < 0)
+			return r;
+		r = graft_elf_build_id(*symf, bid, sizeof(bid));
+		if (r != (int)rec.build_id_len || memcmp(bid, rec.build_id, rec.build_id_len) != 0)
+			return graft_err_set(err, -EINVAL, "symbols '%s' are not from target '%s'",
+					     m->targets[t].symbols, m->targets[t].path);
+	}
+	if (sb_str(&o->str, m->targets[t].path, &rec.name) < 0 ||
+	    sb_add(targets, &rec, sizeof(rec), NULL) < 0)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	if (t == 0) {
+		/* the header's own target fields mirror the first target */
+		o->h.target_name = rec.name;
+		o->h.build_id_len = rec.build_id_len;
+		memcpy(o->h.build_id, rec.build_id, rec.build_id_len);
+	}
+	return 0;
+}
+
 int graft_pack(const char *manifest, const char *out, struct graft_pack_summary *sum,
 	       struct graft_err *err)
 {
 	struct manifest *m = NULL;
-	_cleanup_(graft_elf_freep) struct graft_elf *tgt = NULL;
+	struct graft_elf *tgt[GRAFT_PATCH_TARGETS_MAX] = {0}, *symf[GRAFT_PATCH_TARGETS_MAX] = {0};
+	struct graft_elf *symbols_of[GRAFT_PATCH_TARGETS_MAX] = {0};
 	_cleanup_(graft_elf_freep) struct graft_elf *obj = NULL;
-	_cleanup_(graft_elf_freep) struct graft_elf *symf = NULL;
-	_cleanup_close_ int tfd = -1, ofd = -1, sfd = -1;
+	int fds[GRAFT_PATCH_TARGETS_MAX][2];
+	_cleanup_close_ int ofd = -1;
 	struct pack_out o = {0};
-	struct strbuf funcs = {0}, syms = {0}, cves = {0};
+	struct strbuf funcs = {0}, syms = {0}, cves = {0}, targets = {0};
 	struct graft_fmt_header *h = &o.h;
 	int r;
 
 	memset(sum, 0, sizeof(*sum));
+	for (size_t t = 0; t < GRAFT_PATCH_TARGETS_MAX; t++)
+		fds[t][0] = fds[t][1] = -1;
 	if ((r = manifest_parse(manifest, &m, err)) < 0)
 		return r;
-	if ((r = open_elf_file(m->target, &tfd, &tgt, err)) < 0 ||
-	    (r = open_elf_file(m->object, &ofd, &obj, err)) < 0)
+	if ((r = open_elf_file(m->object, &ofd, &obj, err)) < 0)
 		goto out;
 	if (obj->ehdr.e_type != ET_REL) {
 		r = graft_err_set(err, -EINVAL,
@@ -522,18 +588,9 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 	memcpy(h->magic, GRAFT_FMT_MAGIC, sizeof(h->magic));
 	h->version = GRAFT_FMT_VERSION;
 	h->header_size = sizeof(*h);
-	r = graft_elf_build_id(tgt, h->build_id, sizeof(h->build_id));
-	if (r <= 0) {
-		r = graft_err_set(err, -EINVAL,
-				  "'%s' has no GNU build-id (link it with -Wl,--build-id)",
-				  m->target);
-		goto out;
-	}
-	h->build_id_len = (uint32_t)r;
 	/* offset 0 of .graft.str is the empty string */
 	if (sb_str(&o.str, "", NULL) < 0 || sb_str(&o.str, m->id, &h->id) < 0 ||
-	    sb_str(&o.str, m->description, &h->description) < 0 ||
-	    sb_str(&o.str, m->target, &h->target_name) < 0) {
+	    sb_str(&o.str, m->description, &h->description) < 0) {
 		r = graft_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -545,26 +602,22 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 			goto out;
 		}
 	}
-	if (m->symbols) {
-		uint8_t bid[GRAFT_BUILD_ID_MAX];
-
-		if ((r = open_elf_file(m->symbols, &sfd, &symf, err)) < 0)
+	for (size_t t = 0; t < m->ntargets; t++) {
+		if ((r = open_target(m, t, &o, &targets, fds[t], &tgt[t], &symf[t], err)) < 0)
 			goto out;
-		r = graft_elf_build_id(symf, bid, sizeof(bid));
-		if (r != (int)h->build_id_len || memcmp(bid, h->build_id, h->build_id_len) != 0) {
-			r = graft_err_set(err, -EINVAL, "symbols '%s' are not from target '%s'",
-					  m->symbols, m->target);
+		symbols_of[t] = symf[t] ? symf[t] : tgt[t];
+		if ((r = add_funcs(m, t, tgt[t], symbols_of[t], obj, &o, &funcs, err)) < 0)
 			goto out;
-		}
 	}
-	if ((r = add_funcs(m, tgt, symf ? symf : tgt, obj, &o, &funcs, err)) < 0 ||
-	    (r = add_syms(m, symf ? symf : tgt, obj, &o, &syms, sum, err)) < 0)
+	if ((r = add_syms(m, symbols_of, obj, &o, &syms, sum, err)) < 0)
 		goto out;
 	h->nfuncs = (uint32_t)m->nrep;
 	h->nsyms = (uint32_t)(syms.n / sizeof(struct graft_fmt_sym));
 	h->ncves = (uint32_t)m->ncves;
+	h->ntargets = (uint32_t)m->ntargets;
 	h->cves_off = sizeof(*h);
-	h->syms_off = h->cves_off + (uint32_t)GRAFT_ALIGN_UP(cves.n, 8);
+	h->targets_off = h->cves_off + (uint32_t)GRAFT_ALIGN_UP(cves.n, 8);
+	h->syms_off = h->targets_off + (uint32_t)targets.n;
 	h->funcs_off = h->syms_off + (uint32_t)syms.n;
 	{
 		static const uint8_t zeros[8];
@@ -572,6 +625,7 @@ int graft_pack(const char *manifest, const char *out, struct graft_pack_summary 
 		if (sb_add(&o.meta, h, sizeof(*h), NULL) < 0 ||
 		    sb_add(&o.meta, cves.b, cves.n, NULL) < 0 ||
 		    sb_add(&o.meta, zeros, GRAFT_ALIGN_UP(cves.n, 8) - cves.n, NULL) < 0 ||
+		    sb_add(&o.meta, targets.b, targets.n, NULL) < 0 ||
 		    sb_add(&o.meta, syms.b, syms.n, NULL) < 0 ||
 		    sb_add(&o.meta, funcs.b, funcs.n, NULL) < 0) {
 			r = graft_err_set(err, -ENOMEM, "out of memory");
@@ -596,6 +650,14 @@ out:
 	free(funcs.b);
 	free(syms.b);
 	free(cves.b);
+	free(targets.b);
+	for (size_t t = 0; t < GRAFT_PATCH_TARGETS_MAX; t++) {
+		graft_elf_free(tgt[t]);
+		graft_elf_free(symf[t]);
+		for (int k = 0; k < 2; k++)
+			if (fds[t][k] >= 0)
+				(void)close(fds[t][k]);
+	}
 	manifest_free(m);
 	return r;
 }

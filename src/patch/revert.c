@@ -24,53 +24,86 @@
 struct revert_ctx {
 	pid_t pid;
 	int memfd;
-	const struct graft_region *reg;
-	const bool *live;
+	const struct graft_region **regs; /* every region of the patch (one per target) */
+	bool **live;
+	size_t n;
 };
+
+static void revert_undo(struct revert_ctx *c, size_t unit, uint32_t done)
+{
+	for (size_t k = unit + 1; k-- > 0;) {
+		const struct graft_region_hdr *h = c->regs[k]->hdr;
+		uint32_t n = k == unit ? done : h->nfuncs;
+
+		while (n-- > 0) {
+			const struct graft_region_func *f = &h->funcs[n];
+
+			if (c->live[k][n] &&
+			    graft_mem_write(c->memfd, f->old_addr, f->jump, GRAFT_JUMP_SIZE, NULL) < 0)
+				graft_warn("cannot put back the jump of '%s' in pid %d", f->name,
+					   (int)c->pid);
+		}
+	}
+}
 
 static int revert_commit(void *ctx, struct graft_pt_world *w, struct graft_err *err)
 {
 	struct revert_ctx *c = ctx;
-	const struct graft_region_hdr *h = c->reg->hdr;
 	uint32_t state = GRAFT_REGION_PREPARED, done = 0;
+	size_t k;
 	int r = 0;
 
 	(void)w;
-	for (uint32_t i = 0; i < h->nfuncs; i++) {
-		uint8_t cur[GRAFT_JUMP_SIZE];
+	for (k = 0; k < c->n; k++) {
+		const struct graft_region_hdr *h = c->regs[k]->hdr;
 
-		if (!c->live[i])
-			continue;
-		r = graft_mem_read(c->memfd, h->funcs[i].old_addr, cur, sizeof(cur), err);
-		if (r < 0)
-			return r;
-		if (memcmp(cur, h->funcs[i].jump, sizeof(cur)) != 0)
-			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
-					      "function '%s' changed during the revert",
-					      h->funcs[i].name);
+		for (uint32_t i = 0; i < h->nfuncs; i++) {
+			uint8_t cur[GRAFT_JUMP_SIZE];
+
+			if (!c->live[k][i])
+				continue;
+			r = graft_mem_read(c->memfd, h->funcs[i].old_addr, cur, sizeof(cur), err);
+			if (r < 0)
+				return r;
+			if (memcmp(cur, h->funcs[i].jump, sizeof(cur)) != 0)
+				return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EAGAIN,
+						      "function '%s' changed during the revert",
+						      h->funcs[i].name);
+		}
 	}
-	for (; done < h->nfuncs; done++) {
-		const struct graft_region_func *f = &h->funcs[done];
+	for (k = 0; k < c->n; k++) {
+		const struct graft_region_hdr *h = c->regs[k]->hdr;
 
-		if (!c->live[done])
-			continue;
-		r = graft_mem_write(c->memfd, f->old_addr, f->saved, GRAFT_JUMP_SIZE, err);
-		if (r < 0)
+		for (done = 0; done < h->nfuncs; done++) {
+			const struct graft_region_func *f = &h->funcs[done];
+
+			if (!c->live[k][done])
+				continue;
+			r = graft_mem_write(c->memfd, f->old_addr, f->saved, GRAFT_JUMP_SIZE, err);
+			if (r < 0)
+				goto undo;
+		}
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		r = graft_mem_write(c->memfd,
+				    c->regs[i]->addr + offsetof(struct graft_region_hdr, state),
+				    &state, sizeof(state), err);
+		if (r < 0) {
+			uint32_t applied = GRAFT_REGION_APPLIED;
+
+			while (i-- > 0)
+				(void)graft_mem_write(c->memfd,
+						      c->regs[i]->addr +
+							      offsetof(struct graft_region_hdr, state),
+						      &applied, sizeof(applied), NULL);
+			k = c->n - 1;
+			done = c->regs[k]->hdr->nfuncs;
 			goto undo;
+		}
 	}
-	r = graft_mem_write(c->memfd, c->reg->addr + offsetof(struct graft_region_hdr, state),
-			    &state, sizeof(state), err);
-	if (r == 0)
-		return 0;
+	return 0;
 undo:
-	while (done-- > 0) {
-		const struct graft_region_func *f = &h->funcs[done];
-
-		if (c->live[done] &&
-		    graft_mem_write(c->memfd, f->old_addr, f->jump, GRAFT_JUMP_SIZE, NULL) < 0)
-			graft_warn("cannot put back the jump of '%s' in pid %d", f->name,
-				   (int)c->pid);
-	}
+	revert_undo(c, k, done);
 	return r;
 }
 
@@ -134,12 +167,12 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	struct graft_maps maps = {0};
 	struct graft_regions regs = {0};
 	_cleanup_close_ int memfd = -1;
-	_cleanup_free_ bool *live = NULL;
+	_cleanup_free_ const struct graft_region **mine = NULL;
+	_cleanup_free_ bool **live = NULL;
 	_cleanup_free_ struct graft_busy_range *ranges = NULL;
-	const struct graft_region *reg;
-	const struct graft_region_hdr *h;
-	size_t nlive = 0;
-	char what[160];
+	_cleanup_free_ char *whats = NULL;
+	struct revert_ctx c = {0};
+	size_t n = 0, nlive = 0, nranges = 0, nfuncs = 0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -154,47 +187,69 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	}
 	if ((r = graft_region_list(memfd, &maps, &regs, NULL, err)) < 0)
 		goto out;
-	reg = graft_region_find(&regs, patch_id);
-	if (!reg) {
+	/* a patch for several targets has one region per target: all come out */
+	mine = calloc(regs.n + 1, sizeof(*mine));
+	live = calloc(regs.n + 1, sizeof(*live));
+	whats = calloc(regs.n + 1, 160);
+	if (!mine || !live || !whats) {
+		r = graft_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < regs.n; i++)
+		if (!strcmp(regs.v[i].hdr->patch_id, patch_id)) {
+			mine[n] = &regs.v[i];
+			nfuncs += regs.v[i].hdr->nfuncs;
+			n++;
+		}
+	if (!n) {
 		r = graft_err_setk(err, GRAFT_ERR_NOOP, -ENOENT, "patch '%s' is not applied",
 				   patch_id);
 		goto out;
 	}
-	h = reg->hdr;
-	live = calloc(h->nfuncs, sizeof(*live));
-	ranges = calloc(h->nfuncs + 1, sizeof(*ranges));
-	if (!live || !ranges) {
+	ranges = calloc(nfuncs + n, sizeof(*ranges));
+	if (!ranges) {
 		r = graft_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = revert_check_order(pid, memfd, &regs, reg, live, &nlive, err);
-	if (r < 0)
-		goto out;
-	if (nlive) {
-		struct revert_ctx c = {pid, memfd, reg, live};
-		struct graft_stw s;
+	for (size_t k = 0; k < n; k++) {
+		const struct graft_region_hdr *h = mine[k]->hdr;
+		char *what = whats + k * 160;
+		size_t nl = 0;
 
+		live[k] = calloc(h->nfuncs + 1, sizeof(bool));
+		if (!live[k]) {
+			r = graft_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		r = revert_check_order(pid, memfd, &regs, mine[k], live[k], &nl, err);
+		if (r < 0)
+			goto out;
+		nlive += nl;
 		for (uint32_t i = 0; i < h->nfuncs; i++) {
 			const struct graft_region_func *f = &h->funcs[i];
 
-			ranges[i] = (struct graft_busy_range){
+			ranges[nranges++] = (struct graft_busy_range){
 				f->new_addr, f->new_addr + f->new_size, false, f->name};
 		}
-		(void)snprintf(what, sizeof(what), "code of patch '%s'", h->patch_id);
+		(void)snprintf(what, 160, "code of patch '%s'", h->patch_id);
 		/*
 		 * code_end is page aligned and the patch's read-only data starts
 		 * there: a pointer to its first string is no return address.
 		 * Text ends in padding, so no call sits at its very end.
 		 */
-		ranges[h->nfuncs] =
+		ranges[nranges++] =
 			(struct graft_busy_range){h->code_start, h->code_end - 1, false, what};
-		s = (struct graft_stw){.pid = pid,
-				       .memfd = memfd,
-				       .ranges = ranges,
-				       .nranges = h->nfuncs + 1,
-				       .timeout_ms = opts->timeout_ms,
-				       .commit = revert_commit,
-				       .ctx = &c};
+	}
+	c = (struct revert_ctx){pid, memfd, mine, live, n};
+	if (nlive) {
+		struct graft_stw s = {.pid = pid,
+				      .memfd = memfd,
+				      .ranges = ranges,
+				      .nranges = nranges,
+				      .timeout_ms = opts->timeout_ms,
+				      .commit = revert_commit,
+				      .ctx = &c};
+
 		r = graft_stw_run(&s, err);
 		res->stop_ns = s.stop_ns;
 		res->attempts = s.attempts;
@@ -202,14 +257,18 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 		if (r < 0)
 			goto out;
 	}
-	res->nfuncs = h->nfuncs;
-	res->region_addr = reg->addr;
-	revert_unmap(pid, memfd, &maps, reg);
+	res->nfuncs = nfuncs;
+	res->region_addr = mine[0]->addr;
+	res->ntargets = res->ntargets_mapped = n;
+	for (size_t k = 0; k < n; k++)
+		revert_unmap(pid, memfd, &maps, mine[k]);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
 		graft_err_clear(err);
 		r = graft_err_set(err, -ESRCH, "process %d exited during the revert", (int)pid);
 	}
+	for (size_t k = 0; live && k < n; k++)
+		free(live[k]);
 	graft_regions_free(&regs);
 	graft_maps_free(&maps);
 	return r;
@@ -248,10 +307,16 @@ int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err)
 		graft_regions_free(&regs);
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < regs.n; i++)
-		v[i] = strdup(regs.v[i].hdr->patch_id);
+	for (size_t i = 0; i < regs.n; i++) {
+		bool seen = false;
+
+		/* one id per patch, though it may have a region per target */
+		for (size_t k = 0; k < *n && !seen; k++)
+			seen = !strcmp(v[k], regs.v[i].hdr->patch_id);
+		if (!seen)
+			v[(*n)++] = strdup(regs.v[i].hdr->patch_id);
+	}
 	*ids = v;
-	*n = regs.n;
 	graft_regions_free(&regs);
 	return 0;
 }

@@ -67,7 +67,47 @@ expect_eq "add after revert" "$(vask v 'add 9 1')" "2"
 run_graft 0 revert fix-label --pid "$pid"
 expect_eq "label after revert" "$(vask v 'label 150000')" "large"
 
-# 4: a stripped target: symbols from DEBUG/.build-id/xx/yyyy.debug
+# 4: one fix touching the library and the executable: one patch, both in one stop
+run_graft 0 build --src "$P" --diff "$FIX/fix-both.diff" --target "$LIB" --target "$APP" \
+	--cache-dir "$T/cache" -o "$T/both.graft" --json
+expect_eq "both: replaced" "$(jq -r '[.replaced[] | .name] | sort | join(" ")' <<<"$OUT")" \
+	"counter_add parse_num"
+run_graft 0 info "$T/both.graft" --json
+expect_eq "both: two targets" "$(jq -r '.targets | length' <<<"$OUT")" "2"
+run_graft 0 apply "$T/both.graft" --pid "$pid"
+expect_in "both: apply" "$OUT" "applied 'fix-both' \(2 functions in 2 objects\)"
+expect_eq "both: lib part" "$(vask v 'add 9 1')" "-1"
+expect_eq "both: exe part" "$(vask v 'parse 1234567')" "-1"
+run_graft 0 status --pid "$pid" --json
+expect_eq "both: two regions" "$(jq -r '[.[0].patches[] | select(.id == "fix-both")] | length' <<<"$OUT")" "2"
+run_graft 0 revert fix-both --pid "$pid"
+expect_eq "both reverted: lib" "$(vask v 'add 9 1')" "3"
+expect_eq "both reverted: exe" "$(vask v 'parse 1234567')" "1234567"
+run_graft 3 revert fix-both --pid "$pid"
+# a program that maps only the library gets the library's part
+cat >"$T/libonly.c" <<'C'
+#include <stdio.h>
+int counter_add(int i, int n);
+int main(void)
+{
+	int a, b;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("ready\n");
+	while (scanf("%d %d", &a, &b) == 2)
+		printf("%d\n", counter_add(a, b));
+	return 0;
+}
+C
+gcc -O2 -o "$T/libonly" "$T/libonly.c" -L"$P/lib" -lcounter -Wl,-rpath,"$P/lib" || fail "compile libonly"
+victim_start lo "$T/libonly"
+run_graft 0 apply "$T/both.graft" --pid "${VPID[lo]}"
+expect_in "both, lib only" "$OUT" "applied 'fix-both' \(1 function in 1 of its 2 objects"
+expect_eq "both, lib only: fixed" "$(vask lo '9 1')" "-1"
+run_graft 0 revert fix-both --pid "${VPID[lo]}"
+expect_eq "both, lib only: reverted" "$(vask lo '9 1')" "1"
+
+# 5: a stripped target: symbols from DEBUG/.build-id/xx/yyyy.debug
 mkdir -p "$T/stripped"
 cp "$LIB" "$T/stripped/libcounter.so"
 bid=$(readelf -n "$LIB" | awk '/Build ID/{print $3}')
@@ -87,7 +127,7 @@ run_graft 0 revert stripped --pid "$pid"
 # the operator's tree is untouched
 [ "$(tree_sum)" = "$before" ] || fail "graft build modified the source tree"
 
-# 5: a diff that does not apply, a build that fails: errors, no file
+# 6: a diff that does not apply, a build that fails: errors, no file
 run_graft 1 build --src "$P" --diff "$FIX/fix-lib.diff" --target "$LIB" --build 'false' \
 	--cache-dir "$T/cache2" -o "$T/x.graft"
 expect_in "failed build" "$ERR" "the orig build \('false'\) failed with exit code 1"

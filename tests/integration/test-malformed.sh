@@ -32,7 +32,7 @@ corrupt() { # NAME OFFSET-IN-META BYTES
 	printf "$3" | dd of="$T/$1.graft" bs=1 seek=$((0x$meta + $2)) conv=notrunc status=none
 }
 corrupt version 8 '\x09\x00\x00\x00'
-check_refused "$T/version.graft" "has format version 9; this graft reads version 1"
+check_refused "$T/version.graft" "has format version 9; this graft reads versions 1-2"
 corrupt nfuncs 104 '\xff\xff\xff\x7f'
 check_refused "$T/nfuncs.graft" "malformed patch file .*function table out of range"
 corrupt idstr 16 '\xff\xff\xff\x00'

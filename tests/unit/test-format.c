@@ -176,7 +176,12 @@ static void expect_refused(size_t field_off, uint32_t v, const char *needle)
 static void test_fields(void **state)
 {
 	(void)state;
-	expect_refused(offsetof(struct graft_fmt_header, version), 2, "format version 2");
+	expect_refused(offsetof(struct graft_fmt_header, version), 3, "format version 3");
+	expect_refused(offsetof(struct graft_fmt_header, version), 0, "format version 0");
+	expect_refused(offsetof(struct graft_fmt_header, ntargets), 0, "target table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, ntargets), 17, "target table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, targets_off), 0xfffffff0,
+		       "target table out of range");
 	expect_refused(offsetof(struct graft_fmt_header, header_size), 4, "bad header size");
 	expect_refused(offsetof(struct graft_fmt_header, header_size), 0xffffffff,
 		       "bad header size");
@@ -212,6 +217,39 @@ static void test_func_records(void **state)
 		       "not defined in the object");
 	expect_refused(f0 + offsetof(struct graft_fmt_func, old_name), 0xffffff,
 		       "function name string offset");
+	/* a v2 record naming a target the table does not have */
+	expect_refused(f0 + offsetof(struct graft_fmt_func, flags), 5u << GRAFT_FLAG_TARGET_SHIFT,
+		       "names target 5 of 1");
+	expect_refused(h.syms_off + offsetof(struct graft_fmt_sym, flags),
+		       1u << GRAFT_FLAG_TARGET_SHIFT, "names a target that is not there");
+}
+
+static void test_target_table(void **state)
+{
+	struct graft_fmt_header h;
+	struct graft_fmt_target t;
+	struct graft_patch *p = NULL;
+	struct graft_err err;
+	uint8_t *b = malloc(good_len);
+
+	(void)state;
+	memcpy(&h, good + meta_off, sizeof(h));
+	assert_int_equal(h.version, GRAFT_FMT_VERSION);
+	assert_int_equal(h.ntargets, 1);
+	memcpy(&t, good + meta_off + h.targets_off, sizeof(t));
+	expect_refused(h.targets_off + offsetof(struct graft_fmt_target, build_id_len), 0,
+		       "bad target build-id length");
+	expect_refused(h.targets_off + offsetof(struct graft_fmt_target, name), 0xffffff,
+		       "target name string offset");
+	/* the same bytes read as v1 take the target from the header */
+	memcpy(b, good, good_len);
+	set_u32(b, offsetof(struct graft_fmt_header, version), 1);
+	assert_int_equal(parse_copy(b, good_len, &err), 0);
+	assert_int_equal(graft_patch_parse(b, good_len, "v1", &p, &err), 0);
+	assert_int_equal(p->version, 1);
+	assert_int_equal(p->ntargets, 1);
+	assert_memory_equal(p->targets[0].build_id, t.build_id, t.build_id_len);
+	graft_patch_free(p); /* frees b */
 }
 
 static void test_every_meta_byte(void **state)
@@ -251,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_func_records),
 		cmocka_unit_test(test_every_meta_byte),
+		cmocka_unit_test(test_target_table),
 		cmocka_unit_test(test_not_elf),
 	};
 
