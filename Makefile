@@ -83,7 +83,8 @@ lint:
 	@# ASan/valgrind runs of the tests (SANITIZE=address,undefined)
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --suppress=memleak -Isrc src
-	@! grep -nE '\b(printf|puts|fprintf|perror|exit)\(' $(LIB_SRCS) || \
+	@# writing files with fprintf is fine; printing to the terminal is the CLI's job
+	@! grep -nE '\b(printf|puts|perror|exit)\(|fprintf\(std(out|err)' $(LIB_SRCS) || \
 		{ echo "lint: library code must not print or exit"; exit 1; }
 
 install: all

@@ -2,8 +2,9 @@
 # make bench: how long is a process stopped by graft apply and revert?
 # Measured by graft itself (first interrupt to last detach) and from inside
 # the victim (largest gap seen by a thread looping on clock_gettime), for
-# victims with 1, 8 and 64 threads, RUNS runs each (default 50). Writes
-# bench/results.txt; docs/benchmarks.md quotes it.
+# victims with 1, 8 and 64 threads, RUNS runs each (default 50); then the
+# wall time of graft build against an incremental rebuild (build-bench.sh).
+# Writes bench/results.txt; docs/benchmarks.md quotes it.
 set -eu
 B=${1:-build}
 RUNS=${RUNS:-50}
@@ -38,4 +39,6 @@ printf 'id bench\ntarget victim\nobject patch.o\nreplace work work_v2\n' >"$W/m"
 		kill $vp
 		wait $vp 2>/dev/null || true
 	done
+	echo
+	"$ROOT/bench/build-bench.sh" "$B"
 } | tee "$OUTF"

@@ -35,10 +35,10 @@
 #include "patch/format.h"
 #include "patch/pack.h"
 
-#define CC_LOG_MAX  (64u << 20)
-#define DIFF_MAX    (16u << 20)
-#define SOURCE_MAX  (16u << 20)
-#define CAND_MAX    16
+#define CC_LOG_MAX (64u << 20)
+#define DIFF_MAX   (16u << 20)
+#define SOURCE_MAX (16u << 20)
+#define CAND_MAX   16
 
 struct cc_rec {
 	char *cwd, *out, *src; /* src: absolute path of the C file */
@@ -70,7 +70,7 @@ struct ctx {
 	char *src; /* the source tree, absolute */
 	char *dir, *orig, *patched, *bin;
 	char *lndir; /* line-neutral twins of the patched build's objects */
-	char *cc; /* the real compiler, absolute */
+	char *cc;    /* the real compiler, absolute */
 	struct cc_log olog, plog;
 	struct graft_udiff *udiff;
 	unsigned strip;
@@ -116,8 +116,8 @@ static int push_str(char ***arr, size_t *n, const char *s)
  * Run argv in cwd with output appended to log; env holds NAME=VALUE
  * overrides. Returns the exit status (0-255), 256 + signal, or <0.
  */
-static int run(const char *cwd, const char *const argv[], const char *const env[],
-	       const char *log, struct graft_err *err)
+static int run(const char *cwd, const char *const argv[], const char *const env[], const char *log,
+	       struct graft_err *err)
 {
 	int status;
 	pid_t pid = fork();
@@ -303,7 +303,7 @@ static int cc_log_read(const char *path, struct cc_log *l, struct graft_err *err
 		l->recs = nr;
 		l->recs[l->n++] = rec;
 		continue;
-nomem:
+	nomem:
 		for (size_t k = 0; k < rec.nargs; k++)
 			free(rec.args[k]);
 		free(rec.args);
@@ -329,8 +329,8 @@ static int write_wrapper(struct ctx *c, struct graft_err *err)
 		FILE *f;
 
 		if (!p || !(f = fopen(p, "we")))
-			return graft_err_set(err, -errno, "cannot write the compiler wrapper in '%s'",
-					     c->bin);
+			return graft_err_set(err, -errno,
+					     "cannot write the compiler wrapper in '%s'", c->bin);
 		fprintf(f,
 			"#!/bin/sh\n# graft build's compiler wrapper: adds -ffunction-sections "
 			"-fdata-sections, logs each compile\nexec '%s' __cc \"$@\"\n",
@@ -343,8 +343,8 @@ static int write_wrapper(struct ctx *c, struct graft_err *err)
 
 static int run_build(struct ctx *c, const char *tree, const char *which, struct graft_err *err)
 {
-	_cleanup_free_ char *log = NULL, *cclog = NULL, *e_cc = NULL, *e_real = NULL,
-			    *e_log = NULL, *e_path = NULL, *e_ln = NULL;
+	_cleanup_free_ char *log = NULL, *cclog = NULL, *e_cc = NULL, *e_real = NULL, *e_log = NULL,
+			    *e_path = NULL, *e_ln = NULL;
 	bool patched = !strcmp(which, "patched");
 	const char *cmd = c->opts->build_cmd ? c->opts->build_cmd : "make";
 	const char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
@@ -437,8 +437,8 @@ static int apply_diff(struct ctx *c, struct graft_err *err)
 	}
 	for (size_t i = 0; i < nlevels; i++) {
 		char p[16];
-		const char *dry[] = {"patch", p,    "--batch", "--forward", "--dry-run",
-				     "-i",    diff, NULL};
+		const char *dry[] = {"patch",	  p,	"--batch", "--forward",
+				     "--dry-run", "-i", diff,	   NULL};
 		const char *real[] = {"patch", p, "--batch", "--forward", "-i", diff, NULL};
 		int st;
 
@@ -455,10 +455,9 @@ static int apply_diff(struct ctx *c, struct graft_err *err)
 		c->strip = levels[i];
 		return 0;
 	}
-	return graft_err_set(err, -EINVAL,
-			     "the diff '%s' does not apply to '%s' (tried %s); see %s",
-			     c->opts->diff, c->opts->src, nlevels == 2 ? "-p1 and -p0" : "-pN",
-			     log);
+	return graft_err_set(
+		err, -EINVAL, "the diff '%s' does not apply to '%s' (tried %s); see %s",
+		c->opts->diff, c->opts->src, nlevels == 2 ? "-p1 and -p0" : "-pN", log);
 }
 
 static int prepare_patched(struct ctx *c, struct graft_err *err)
@@ -584,8 +583,8 @@ static int recompile_wait(pid_t pid, const char *what, const char *tmp, const ch
 		if (errno != EINTR)
 			return graft_err_set(err, -errno, "waitpid: %s", strerror(errno));
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return graft_err_set(err, -EIO,
-				     "recompiling '%s' failed; see recompile.log in the cache", what);
+		return graft_err_set(
+			err, -EIO, "recompiling '%s' failed; see recompile.log in the cache", what);
 	if (rename(tmp, final) < 0)
 		return graft_err_set(err, -errno, "cannot rename '%s': %s", tmp, strerror(errno));
 	return 0;
@@ -678,7 +677,8 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 		}
 		free(jobs[i].tmp);
 	}
-	if (r < 0 || (r = graft_obj_open(lo, &o, err)) < 0 || (r = graft_obj_open(lp, &p, err)) < 0 ||
+	if (r < 0 || (r = graft_obj_open(lo, &o, err)) < 0 ||
+	    (r = graft_obj_open(lp, &p, err)) < 0 ||
 	    (r = graft_obj_open(t->plain_obj, &t->plain, err)) < 0 ||
 	    (r = graft_diff_compare(o, p, &d, err)) < 0)
 		return r;
@@ -690,7 +690,8 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 		j = graft_obj_find(p, t->p->syms[i].name);
 		if (j >= 0 && d->state[j] == GRAFT_DIFF_SAME) {
 			graft_diff_unchange(t->d, (int)i);
-			(void)graft_diff_note(t->d, "'%s': only __LINE__ values changed; kept as is",
+			(void)graft_diff_note(t->d,
+					      "'%s': only __LINE__ values changed; kept as is",
 					      t->p->syms[i].name);
 		}
 	}
@@ -888,11 +889,12 @@ static int pull_callers(struct ctx *c, struct tu *t, const char *fname, bool glo
 			continue;
 		for (size_t s = 1; s < o->nsyms; s++)
 			if (graft_obj_is_func(&o->syms[s]) && calls(o, s, fname, true)) {
-				(void)graft_diff_problem(t->d,
-							 "'%s' in %s calls '%s', whose signature "
-							 "changed, but the rebuild did not recompile "
-							 "it (missing header dependency?)",
-							 o->syms[s].name, rel, fname);
+				(void)graft_diff_problem(
+					t->d,
+					"'%s' in %s calls '%s', whose signature "
+					"changed, but the rebuild did not recompile "
+					"it (missing header dependency?)",
+					o->syms[s].name, rel, fname);
 				break;
 			}
 	}
@@ -945,10 +947,12 @@ static int layout_changes(struct ctx *c, struct graft_err *err)
 				    c->ntus)
 					(void)graft_diff_problem(
 						c->tus[0].d,
-						"the fix changes the layout of '%s' (%s:%u): data of "
+						"the fix changes the layout of '%s' (%s:%u): data "
+						"of "
 						"that type in the running process keeps the old "
 						"layout",
-						ns->structs[j].name, f->new_path, ns->structs[j].line);
+						ns->structs[j].name, f->new_path,
+						ns->structs[j].line);
 	}
 	return 0;
 }
@@ -1099,7 +1103,8 @@ static char *default_id(const char *diff)
 static int emit(struct ctx *c, struct graft_err *err)
 {
 	struct graft_build_result *res = c->res;
-	_cleanup_free_ struct graft_emit_unit *units = calloc(c->ntus ? c->ntus : 1, sizeof(*units));
+	_cleanup_free_ struct graft_emit_unit *units =
+		calloc(c->ntus ? c->ntus : 1, sizeof(*units));
 	_cleanup_free_ size_t *unit_tu = calloc(c->ntus ? c->ntus : 1, sizeof(size_t));
 	_cleanup_free_ char *outdir = join(c->dir, "out"), *obj = NULL, *man = NULL;
 	_cleanup_free_ size_t *rep_of_unit = calloc(c->ntus + 1, sizeof(size_t));
@@ -1125,8 +1130,8 @@ static int emit(struct ctx *c, struct graft_err *err)
 		if (!any)
 			continue;
 		if (!t->t) {
-			(void)graft_diff_note(t->d, "%s changed but is in none of the targets: ignored",
-					      t->rel);
+			(void)graft_diff_note(
+				t->d, "%s changed but is in none of the targets: ignored", t->rel);
 			continue;
 		}
 		while (ti < nt && tl[ti] != t->t)
@@ -1169,8 +1174,8 @@ static int emit(struct ctx *c, struct graft_err *err)
 				     t->t->syms[ti].size);
 		}
 		for (size_t i = 1; i < t->p->nsyms && r >= 0; i++)
-			if (graft_obj_is_data(&t->p->syms[i]) &&
-			    t->d->state[i] == GRAFT_DIFF_NEW && t->d->ref[i])
+			if (graft_obj_is_data(&t->p->syms[i]) && t->d->state[i] == GRAFT_DIFF_NEW &&
+			    t->d->ref[i])
 				r = add_func(&res->data, &res->ndata, t->p->syms[i].canon,
 					     t->o->file, t->t->path, NULL, 0, t->p->syms[i].size);
 	}

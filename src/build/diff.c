@@ -153,7 +153,8 @@ static void ref_key(const struct graft_obj *o, const struct graft_obj_rela *r, i
 		_cleanup_free_ char *cn = graft_obj_canon(sec->name);
 
 		snprintf(buf, cap, "A:%s%+" PRId64 "#%016" PRIx64, cn ? cn : sec->name,
-			 (int64_t)s->value + r->addend, depth > 0 ? sec_hash(o, sec, depth - 1) : 0);
+			 (int64_t)s->value + r->addend,
+			 depth > 0 ? sec_hash(o, sec, depth - 1) : 0);
 	}
 }
 

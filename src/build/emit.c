@@ -198,8 +198,8 @@ static int name_units(struct graft_emit_unit *units, size_t n)
 }
 
 /* A global another unit of the same target defines in the patch: its output symbol. */
-static size_t defined_elsewhere(struct graft_emit_unit *units, size_t n, size_t **symmap,
-				size_t u, const char *name)
+static size_t defined_elsewhere(struct graft_emit_unit *units, size_t n, size_t **symmap, size_t u,
+				const char *name)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct graft_obj *p = units[k].d->p;
@@ -320,8 +320,8 @@ int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *
 			if (d->ref[i] != GRAFT_DIFF_REF_ORIG && d->ref[i] != GRAFT_DIFF_REF_UNDEF)
 				continue;
 			if (d->ref[i] == GRAFT_DIFF_REF_UNDEF &&
-			    (symmap[u][i] = defined_elsewhere(units, n, symmap, u,
-							      d->p->syms[i].name)))
+			    (symmap[u][i] =
+				     defined_elsewhere(units, n, symmap, u, d->p->syms[i].name)))
 				continue;
 			if ((r = units[u].resolve(units[u].ctx, &units[u], (uint32_t)i, &b, err)) <
 			    0)
@@ -405,7 +405,8 @@ int graft_emit(struct graft_emit_unit *units, size_t n, const char *path, FILE *
 
 				ra[k].r_offset = x->off;
 				ra[k].r_addend = x->addend;
-				ra[k].r_info = ELF64_R_INFO(x->sym ? symmap[u][x->sym] : 0, x->type);
+				ra[k].r_info =
+					ELF64_R_INFO(x->sym ? symmap[u][x->sym] : 0, x->type);
 			}
 			if (asprintf(&name, ".rela%s", sec->name) < 0)
 				goto nomem;

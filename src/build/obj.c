@@ -277,7 +277,8 @@ int graft_obj_open(const char *path, struct graft_obj **out, struct graft_err *e
 	while ((scn = elf_nextscn(o->elf->elf, scn))) {
 		GElf_Shdr sh;
 
-		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_RELA && (sh.sh_flags & SHF_INFO_LINK))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_RELA &&
+		    (sh.sh_flags & SHF_INFO_LINK))
 			if ((r = load_rela(o, scn, &sh, err)) < 0)
 				return r;
 	}

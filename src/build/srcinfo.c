@@ -340,18 +340,19 @@ int graft_src_scan(const char *text, struct graft_src **out)
 				if (!d)
 					return -ENOMEM;
 				drop_attributes(d);
-				if (!strchr(d, '=') && strchr(d, '(') && !is_keyword_decl(d, "struct") &&
-				    !is_keyword_decl(d, "union") && !is_keyword_decl(d, "enum")) {
+				if (!strchr(d, '=') && strchr(d, '(') &&
+				    !is_keyword_decl(d, "struct") && !is_keyword_decl(d, "union") &&
+				    !is_keyword_decl(d, "enum")) {
 					struct graft_src_func *nf =
 						realloc(s->funcs, (s->nfuncs + 1) * sizeof(*nf));
 
 					if (!nf)
 						return -ENOMEM;
 					s->funcs = nf;
-					nf[s->nfuncs] = (struct graft_src_func){
-						.name = func_name(d),
-						.first = decl_line,
-						.signature = TAKE_PTR(d)};
+					nf[s->nfuncs] =
+						(struct graft_src_func){.name = func_name(d),
+									.first = decl_line,
+									.signature = TAKE_PTR(d)};
 					if (nf[s->nfuncs].name) {
 						s->nfuncs++;
 						kind = 1;
@@ -359,14 +360,15 @@ int graft_src_scan(const char *text, struct graft_src **out)
 						free(nf[s->nfuncs].signature);
 					}
 				} else if (is_struct_head(d)) {
-					struct graft_src_struct *ns =
-						realloc(s->structs, (s->nstructs + 1) * sizeof(*ns));
+					struct graft_src_struct *ns = realloc(
+						s->structs, (s->nstructs + 1) * sizeof(*ns));
 
 					if (!ns)
 						return -ENOMEM;
 					s->structs = ns;
 					ns[s->nstructs++] = (struct graft_src_struct){
-						.name = strdup(d + (strncmp(d, "typedef ", 8) ? 0 : 8)),
+						.name = strdup(d +
+							       (strncmp(d, "typedef ", 8) ? 0 : 8)),
 						.line = decl_line};
 					kind = 2;
 					body = i + 1;

@@ -96,8 +96,7 @@ int cmd_apply(int argc, char **argv)
 					       "others",
 					       res.ntargets_mapped, res.ntargets);
 			else if (res.ntargets > 1)
-				(void)snprintf(objs, sizeof(objs), " in %zu objects",
-					       res.ntargets);
+				(void)snprintf(objs, sizeof(objs), " in %zu objects", res.ntargets);
 			printf("pid %d: applied '%s' (%zu function%s%s), stopped %.3f ms\n",
 			       (int)pids[i], patch->id, res.nfuncs, res.nfuncs == 1 ? "" : "s",
 			       objs, res.stop_ns / 1e6);

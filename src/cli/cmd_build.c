@@ -94,8 +94,8 @@ static void print_text(const struct graft_build_result *r)
 	for (size_t i = 0; i < r->nnotes; i++)
 		printf("  note: %s\n", r->notes[i]);
 	printf("built in %.2f s (original build %s%.2f s, patched rebuild %.2f s, diff %.2f s)\n",
-	       (double)r->ns_total / 1e9, r->orig_cached ? "cached, " : "", (double)r->ns_orig / 1e9,
-	       (double)r->ns_patched / 1e9, (double)r->ns_diff / 1e9);
+	       (double)r->ns_total / 1e9, r->orig_cached ? "cached, " : "",
+	       (double)r->ns_orig / 1e9, (double)r->ns_patched / 1e9, (double)r->ns_diff / 1e9);
 }
 
 int cmd_build(int argc, char **argv)

@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{"apply", cmd_apply}, {"revert", cmd_revert}, {"status", cmd_status},
-		{"pack", cmd_pack},   {"info", cmd_info},	      {"build", cmd_build},
+		{"pack", cmd_pack},   {"info", cmd_info},     {"build", cmd_build},
 		{"__cc", cmd_cc},
 	};
 	int i = 1;

@@ -110,7 +110,7 @@ static struct graft_elf *obj_elf(struct apply_ctx *c, size_t i)
 /* --- finding the target ------------------------------------------------ */
 
 static const struct graft_object *object_with_build_id(struct apply_ctx *c,
-							 const struct graft_patch_target *t)
+						       const struct graft_patch_target *t)
 {
 	for (size_t i = 0; i < c->objs.n; i++) {
 		const struct graft_object *o = &c->objs.v[i];
@@ -162,9 +162,10 @@ static int find_targets(struct apply_ctx *c)
 		return 0;
 	graft_hex(p->targets[0].build_id, p->targets[0].build_id_len, want);
 	if (p->ntargets == 1)
-		return graft_err_set(c->err, -ENOENT,
-				     "the process does not map the patch's target '%s' (build-id %s)",
-				     p->targets[0].name, want);
+		return graft_err_set(
+			c->err, -ENOENT,
+			"the process does not map the patch's target '%s' (build-id %s)",
+			p->targets[0].name, want);
 	return graft_err_set(c->err, -ENOENT,
 			     "the process maps none of the patch's %zu targets ('%s', ...)",
 			     p->ntargets, p->targets[0].name);
@@ -560,10 +561,10 @@ static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *e
 			uint32_t prepared = GRAFT_REGION_PREPARED;
 
 			while (i-- > 0)
-				(void)graft_mem_write(c->memfd,
-						      c->units[i].base +
-							      offsetof(struct graft_region_hdr, state),
-						      &prepared, sizeof(prepared), NULL);
+				(void)graft_mem_write(
+					c->memfd,
+					c->units[i].base + offsetof(struct graft_region_hdr, state),
+					&prepared, sizeof(prepared), NULL);
 			k = c->nunits - 1;
 			done = c->units[k].hdr->nfuncs;
 			goto undo;

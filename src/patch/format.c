@@ -173,8 +173,7 @@ static int parse_funcs(struct graft_patch *p, struct fmt_ctx *c, const struct gr
 		for (uint32_t j = 0; j < i; j++) {
 			const struct graft_patch_func *o = &p->funcs[j];
 
-			if (o->target == f->target &&
-			    f->old_offset < o->old_offset + o->pre_len &&
+			if (o->target == f->target && f->old_offset < o->old_offset + o->pre_len &&
 			    o->old_offset < f->old_offset + f->pre_len) {
 				(void)snprintf(m, sizeof(m), "functions '%s' and '%s' overlap",
 					       o->old_name, f->old_name);
@@ -220,8 +219,7 @@ static int parse_syms(struct graft_patch *p, struct fmt_ctx *c, const struct gra
 	return 0;
 }
 
-static int parse_targets(struct graft_patch *p, struct fmt_ctx *c,
-			 const struct graft_fmt_header *h)
+static int parse_targets(struct graft_patch *p, struct fmt_ctx *c, const struct graft_fmt_header *h)
 {
 	if (p->version == 1) {
 		/* v1: the one target lives in the header */

@@ -226,8 +226,8 @@ static int manifest_parse(const char *path, struct manifest **out, struct graft_
 		r = graft_err_set(err, -EINVAL, "%s: missing %s", path,
 				  !m->id	 ? "'id'"
 				  : !m->ntargets ? "'target'"
-				  : !m->object ? "'object'"
-					       : "'replace' lines");
+				  : !m->object	 ? "'object'"
+						 : "'replace' lines");
 		goto fail;
 	}
 	if (!graft_patch_id_is_valid(m->id)) {
@@ -321,10 +321,10 @@ static int add_funcs(struct manifest *m, size_t t, struct graft_elf *tgt, struct
 
 				if (graft_elf_func_at(symf, s.value + k, &other))
 					return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EINVAL,
-							     "function '%s' is %" PRIu64
-							     " bytes, too short for a jump, and "
-							     "the bytes after it are not padding",
-							     m->rep[i].old, s.size);
+							      "function '%s' is %" PRIu64
+							      " bytes, too short for a jump, and "
+							      "the bytes after it are not padding",
+							      m->rep[i].old, s.size);
 			}
 			f.flags |= GRAFT_FUNC_PADDED;
 		}

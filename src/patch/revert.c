@@ -38,8 +38,8 @@ static void revert_undo(struct revert_ctx *c, size_t unit, uint32_t done)
 		while (n-- > 0) {
 			const struct graft_region_func *f = &h->funcs[n];
 
-			if (c->live[k][n] &&
-			    graft_mem_write(c->memfd, f->old_addr, f->jump, GRAFT_JUMP_SIZE, NULL) < 0)
+			if (c->live[k][n] && graft_mem_write(c->memfd, f->old_addr, f->jump,
+							     GRAFT_JUMP_SIZE, NULL) < 0)
 				graft_warn("cannot put back the jump of '%s' in pid %d", f->name,
 					   (int)c->pid);
 		}
@@ -92,10 +92,10 @@ static int revert_commit(void *ctx, struct graft_pt_world *w, struct graft_err *
 			uint32_t applied = GRAFT_REGION_APPLIED;
 
 			while (i-- > 0)
-				(void)graft_mem_write(c->memfd,
-						      c->regs[i]->addr +
-							      offsetof(struct graft_region_hdr, state),
-						      &applied, sizeof(applied), NULL);
+				(void)graft_mem_write(
+					c->memfd,
+					c->regs[i]->addr + offsetof(struct graft_region_hdr, state),
+					&applied, sizeof(applied), NULL);
 			k = c->n - 1;
 			done = c->regs[k]->hdr->nfuncs;
 			goto undo;

@@ -20,4 +20,12 @@ gcc -O2 -pthread -o "$T/tls" "$I/tls/victim.c"
 cc "$T/tls.o" "$I/tls/patch.c"
 printf 'id seed-tls\ntarget tls\nobject tls.o\nreplace tls_step tls_step_v2\n' >"$T/m3"
 for m in 1 2 3; do "$GRAFT" pack "$T/m$m" -o "$OUT/seed-$m.graft" >/dev/null; done
+# format v2 with two targets: graft build of the project's library + executable fix
+cp -r "$I/project" "$T/proj"
+make -s -C "$T/proj" >/dev/null
+"$GRAFT" build --src "$T/proj" --diff "$I/project-fixes/fix-both.diff" --target "$T/proj/lib/libcounter.so" \
+	--target "$T/proj/app/app" --cache-dir "$T/cache" -o "$OUT/seed-4.graft" >/dev/null
+"$GRAFT" build --src "$T/proj" --diff "$I/project-fixes/fix-label.diff" --target "$T/proj/lib/libcounter.so" \
+	--cache-dir "$T/cache" -o "$OUT/seed-5.graft" >/dev/null
+# seed-v1-*.graft are format v1 files kept from before v2 (v1 is still read)
 echo "wrote $(ls "$OUT" | wc -l) seeds to $OUT"

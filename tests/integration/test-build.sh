@@ -84,6 +84,24 @@ run_graft 0 revert fix-both --pid "$pid"
 expect_eq "both reverted: lib" "$(vask v 'add 9 1')" "3"
 expect_eq "both reverted: exe" "$(vask v 'parse 1234567')" "1234567"
 run_graft 3 revert fix-both --pid "$pid"
+# all or nothing: the executable's part is refused (altered code), so the
+# library's part, prepared first, must not stay behind
+victim_start v2 "$APP"
+p2=${VPID[v2]}
+base=$((0x$(awk -v f="$APP" '$6 == f {print $1; exit}' "/proc/$p2/maps" | cut -d- -f1)))
+off=$((0x$(nm "$APP" | awk '$3 == "parse_num" {print $1}')))
+addr=$((base + off + 1))
+orig=$(dd if=/proc/$p2/mem bs=1 skip=$addr count=1 status=none | od -An -tx1 | tr -d ' ')
+kill -STOP "$p2" # the workers call parse_num: keep them off the int3
+printf '\xcc' | dd of=/proc/$p2/mem bs=1 seek=$addr conv=notrunc status=none || fail "poke"
+run_graft 2 apply "$T/both.graft" --pid "$p2"
+expect_in "both, one part altered" "$ERR" "function 'parse_num' differs from the patch's pre-image at offset 1"
+grep -q memfd:graft "/proc/$p2/maps" && fail "a region was left after a refused multi-target apply"
+printf "\\x$orig" | dd of=/proc/$p2/mem bs=1 seek=$addr conv=notrunc status=none || fail "unpoke"
+kill -CONT "$p2"
+expect_eq "both refused: lib untouched" "$(vask v2 'add 9 1')" "1"
+expect_eq "both refused: exe untouched" "$(vask v2 'parse 1234567')" "1234567"
+
 # a program that maps only the library gets the library's part
 cat >"$T/libonly.c" <<'C'
 #include <stdio.h>

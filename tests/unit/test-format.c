@@ -179,7 +179,8 @@ static void test_fields(void **state)
 	expect_refused(offsetof(struct graft_fmt_header, version), 3, "format version 3");
 	expect_refused(offsetof(struct graft_fmt_header, version), 0, "format version 0");
 	expect_refused(offsetof(struct graft_fmt_header, ntargets), 0, "target table out of range");
-	expect_refused(offsetof(struct graft_fmt_header, ntargets), 17, "target table out of range");
+	expect_refused(offsetof(struct graft_fmt_header, ntargets), 17,
+		       "target table out of range");
 	expect_refused(offsetof(struct graft_fmt_header, targets_off), 0xfffffff0,
 		       "target table out of range");
 	expect_refused(offsetof(struct graft_fmt_header, header_size), 4, "bad header size");
