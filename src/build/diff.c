@@ -32,17 +32,6 @@
 
 #define KEY_MAX 512
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static int add_msg(char ***arr, size_t *n, const char *fmt, va_list ap)
 {
 	char *m, **na;
@@ -136,7 +125,7 @@ static void ref_key(const struct graft_obj *o, const struct graft_obj_rela *r, i
 			start--;
 		len = strnlen((const char *)sec->data + start, sec->sh.sh_size - (uint64_t)start);
 		snprintf(buf, cap, "S:%016" PRIx64 "@%" PRId64,
-			 fnv(0xcbf29ce484222325ull, sec->data + start, len), t - start);
+			 graft_fnv1a(GRAFT_FNV1A_INIT, sec->data + start, len), t - start);
 		return;
 	}
 	if ((sec->sh.sh_flags & SHF_MERGE) && sec->sh.sh_entsize && sec->data && t >= 0 &&
@@ -146,7 +135,7 @@ static void ref_key(const struct graft_obj *o, const struct graft_obj_rela *r, i
 		if (at + n > sec->sh.sh_size)
 			n = sec->sh.sh_size - at;
 		snprintf(buf, cap, "C:%016" PRIx64 "@%" PRIu64,
-			 fnv(0xcbf29ce484222325ull, sec->data + at, n), (uint64_t)t - at);
+			 graft_fnv1a(GRAFT_FNV1A_INIT, sec->data + at, n), (uint64_t)t - at);
 		return;
 	}
 	{
@@ -160,10 +149,10 @@ static void ref_key(const struct graft_obj *o, const struct graft_obj_rela *r, i
 
 static uint64_t sec_hash(const struct graft_obj *o, const struct graft_obj_sec *sec, int depth)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = GRAFT_FNV1A_INIT;
 	char key[KEY_MAX];
 
-	h = fnv(h, &sec->sh.sh_size, sizeof(sec->sh.sh_size));
+	h = graft_fnv1a(h, &sec->sh.sh_size, sizeof(sec->sh.sh_size));
 	if (sec->data) {
 		/* relocated fields are covered by their keys below */
 		size_t next = 0;
@@ -172,7 +161,7 @@ static uint64_t sec_hash(const struct graft_obj *o, const struct graft_obj_sec *
 			size_t end = i < sec->nrela ? sec->rela[i].off : sec->sh.sh_size;
 
 			if (end > next)
-				h = fnv(h, sec->data + next, end - next);
+				h = graft_fnv1a(h, sec->data + next, end - next);
 			if (i < sec->nrela) {
 				size_t w = graft_obj_reloc_width(sec->rela[i].type);
 
@@ -183,9 +172,9 @@ static uint64_t sec_hash(const struct graft_obj *o, const struct graft_obj_sec *
 	}
 	for (size_t i = 0; i < sec->nrela; i++) {
 		ref_key(o, &sec->rela[i], depth, key, sizeof(key));
-		h = fnv(h, &sec->rela[i].off, sizeof(sec->rela[i].off));
-		h = fnv(h, &sec->rela[i].type, sizeof(sec->rela[i].type));
-		h = fnv(h, key, strlen(key));
+		h = graft_fnv1a(h, &sec->rela[i].off, sizeof(sec->rela[i].off));
+		h = graft_fnv1a(h, &sec->rela[i].type, sizeof(sec->rela[i].type));
+		h = graft_fnv1a(h, key, strlen(key));
 	}
 	return h;
 }

@@ -211,3 +211,14 @@ int graft_read_file(const char *path, size_t max, char **out, size_t *len, struc
 		return graft_err_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 	return graft_read_fd(fd, path, max, out, len, err);
 }
+
+uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}

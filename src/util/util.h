@@ -69,6 +69,13 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
 void graft_signals_hold(sigset_t *old);
 void graft_signals_release(const sigset_t *old);
 
+/*
+ * FNV-1a, 64 bits: a fast hash to tell contents apart (cache keys, the
+ * differ's keys). Not for anything an attacker chooses.
+ */
+#define GRAFT_FNV1A_INIT 0xcbf29ce484222325ull
+uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n);
+
 /* Grow an array by doubling; returns -ENOMEM or 0. */
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem);
 

@@ -56,6 +56,21 @@ expect_eq "label, patched" "$(vask v 'label 150000')" "huge (150000, #1)"
 expect_eq "label, patched, state" "$(vask v 'label 150001')" "huge (150001, #2)"
 expect_eq "label small" "$(vask v 'label 5')" "small"
 
+# 3b: static locals keep the running process's storage: counter_tick and
+# counter_tock each have a 'static int ticks'; the fix changes counter_tick only
+expect_eq "tick" "$(vask v tick)" "1"
+expect_eq "tick" "$(vask v tick)" "2"
+expect_eq "tock" "$(vask v tock)" "1001"
+run_graft 0 build --src "$P" --diff "$FIX/fix-tick.diff" --target "$LIB" \
+	--cache-dir "$T/cache" -o "$T/tick.graft" --json
+expect_eq "tick fix replaces" "$(jq -r '[.replaced[].name] | join(" ")' <<<"$OUT")" "counter_tick"
+expect_eq "tick fix: no new data" "$(jq -r '.new_data | length' <<<"$OUT")" "0"
+run_graft 0 apply "$T/tick.graft" --pid "$pid"
+expect_eq "tick continues from the process's value" "$(vask v tick)" "4"
+expect_eq "tock untouched" "$(vask v tock)" "1002"
+run_graft 0 revert fix-tick --pid "$pid"
+expect_eq "tick after revert" "$(vask v tick)" "5"
+
 w1=$(vask v workers)
 [ "$w1" -gt "$w0" ] || fail "worker threads stopped ($w0 -> $w1)"
 

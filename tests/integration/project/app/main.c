@@ -3,6 +3,7 @@
  * the main thread answers commands on stdin, one line each:
  *   add I N   -> counter_add(I, N)      label V -> counter_label(V)
  *   parse S   -> parse_num(S)           total   -> counter_total()
+ *   tick, tock -> counter_tick(), counter_tock()
  *   workers   -> how many worker calls so far (they must keep running)
  */
 #include <pthread.h>
@@ -52,6 +53,10 @@ int main(void)
 			printf("%d\n", parse_num(arg));
 		else if (!strncmp(line, "total", 5))
 			printf("%ld\n", counter_total());
+		else if (!strncmp(line, "tick", 4))
+			printf("%d\n", counter_tick());
+		else if (!strncmp(line, "tock", 4))
+			printf("%d\n", counter_tock());
 		else if (!strncmp(line, "workers", 7))
 			printf("%ld\n", atomic_load(&calls));
 		else

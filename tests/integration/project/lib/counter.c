@@ -29,3 +29,17 @@ long counter_total(void)
 	pthread_mutex_unlock(&lock);
 	return t;
 }
+
+int counter_tick(void)
+{
+	static int ticks;
+
+	return ++ticks;
+}
+
+int counter_tock(void)
+{
+	static int ticks = 1000;
+
+	return ++ticks;
+}
