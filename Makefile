@@ -26,13 +26,13 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 # offsets are computed in these layers: narrowing must be explicit
 CONV := -Wconversion -Wno-sign-conversion
-LIBS := -lelf -ljansson
+LIBS := -lelf -ljansson -lsodium -lsqlite3
 
 DEB_PACKAGES := build-essential pkg-config libelf-dev libcmocka-dev libjansson-dev \
 	libsodium-dev libsqlite3-dev clang jq strace patch
 
 LIB_SRCS := $(wildcard src/util/*.c src/elf/*.c src/proc/*.c src/ptrace/*.c src/link/*.c \
-	src/patch/*.c src/build/*.c)
+	src/patch/*.c src/build/*.c src/store/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)

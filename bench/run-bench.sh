@@ -19,6 +19,11 @@ gcc -O2 -g -I"$ROOT/src" -o "$W/floor" "$ROOT/bench/freeze-floor.c" "$ROOT/$B/li
 gcc -O2 -c -fPIC -ffunction-sections -o "$W/patch.o" "$ROOT/bench/patch.c"
 printf 'id bench\ntarget victim\nobject patch.o\nreplace work work_v2\n' >"$W/m"
 "$ROOT/$B/graft" pack "$W/m" -o "$W/p.graft" >/dev/null
+# apply checks signatures: sign with a throwaway key the bench trusts
+"$ROOT/$B/graft" keygen -o "$W/bench" >/dev/null
+mkdir -p "$W/keys.d" && cp "$W/bench.pub" "$W/keys.d/"
+"$ROOT/$B/graft" sign "$W/p.graft" --key "$W/bench.key" >/dev/null
+export GRAFT_KEYS_DIR=$W/keys.d GRAFT_STATE_DIR=$W/state
 {
 	echo "graft stop-time benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "machine: $(nproc) CPUs, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB,"

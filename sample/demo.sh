@@ -1,6 +1,7 @@
 #!/bin/bash
-# make demo: build the sample service, show its bug, fix it live with graft,
-# show the fix from the same PID, show status, revert, show the bug again.
+# make demo: build the sample service, show its bug, make and sign a patch,
+# fix it live with graft, show the fix from the same PID, show status,
+# revert, show the bug again.
 set -eu
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,14 @@ say "building the sample service and the fix"
 gcc -O2 -g -pthread -o "$W/httpd" "$ROOT/sample/httpd.c"
 gcc -O2 -c -fPIC -ffunction-sections -fdata-sections -o "$W/fix.o" "$ROOT/sample/fix.c"
 "$GRAFT" pack "$W/fix.manifest" -o "$W/fix.graft"
+
+say "signing the patch; this host trusts only the demo key"
+rm -rf "$W/demo.key" "$W/demo.pub" "$W/keys.d"
+"$GRAFT" keygen -o "$W/demo" --comment "graft demo"
+mkdir -p "$W/keys.d"
+cp "$W/demo.pub" "$W/keys.d/"
+export GRAFT_KEYS_DIR=$W/keys.d GRAFT_STATE_DIR=$W/state
+"$GRAFT" sign "$W/fix.graft" --key "$W/demo.key"
 "$GRAFT" info "$W/fix.graft"
 
 PORT=$((20000 + RANDOM % 20000))
@@ -57,6 +66,9 @@ say "graft status"
 say "reverting"
 "$GRAFT" revert httpd-token-fix --pid "$PID"
 get "/admin?token="
+
+say "graft log: every attempt, with who, which patch (hash, signer), which process"
+"$GRAFT" log --pid "$PID"
 
 say "stopping the service (pid $PID, never restarted during the demo)"
 kill "$PID"

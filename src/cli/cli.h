@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "patch/format.h"
+#include "patch/sig.h"
+#include "store/audit.h"
 #include "util/util.h"
 
 /* Exit codes; documented in graft --help and README. */
@@ -39,12 +42,36 @@ bool cli_wants_help(int argc, char **argv, const char *help);
 /* Print the synopsis on stderr; returns EXIT_USAGE. */
 int cli_usage(const char *help);
 
+/* The audit log around each apply and revert (cli/audit.c). */
+struct cli_audit {
+	struct graft_audit *a;
+	uid_t uid;
+	char user[64];
+	char sha256[65];
+	char signer[2 * GRAFT_SIG_KEY_ID_SIZE + 1];
+	char build_ids[GRAFT_PATCH_TARGETS_MAX * (2 * GRAFT_BUILD_ID_MAX + 1) + 1];
+	char exe[4096];
+};
+int cli_audit_open(struct cli_audit *ca, const char *state_dir);
+void cli_audit_close(struct cli_audit *ca);
+void cli_audit_patch(struct cli_audit *ca, const struct graft_patch *p,
+		     const struct graft_sig_status *sig);
+int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
+		    const char *patch_id, pid_t pid, bool with_patch);
+void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
+		   uint64_t stopped_ns, const char *error);
+
 int cmd_apply(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_build(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+/* Sign the file just written, with key or $GRAFT_SIGNING_KEY if either is set. */
+int cli_sign_output(const char *path, const char *key, bool quiet);
 int cmd_cc(int argc, char **argv);
 
 #endif

@@ -8,9 +8,11 @@
 
 #include "cli/cli.h"
 #include "patch/apply.h"
+#include "patch/sig.h"
 
 static const char help[] =
-	"usage: graft apply PATCH.graft --pid PID [--pid PID ...] [--timeout SECS] [--json]\n"
+	"usage: graft apply PATCH.graft --pid PID [--pid PID ...] [--timeout SECS] [--keys DIR]\n"
+	"                   [--insecure-skip-signature] [--json]\n"
 	"\n"
 	"Put a patch into running processes. Every new call of each replaced function runs the\n"
 	"new code from then on; nothing is restarted. graft first checks, while the process runs,\n"
@@ -24,17 +26,30 @@ static const char help[] =
 	"options:\n"
 	"  --pid PID        process to patch (repeatable)\n"
 	"  --timeout SECS   how long to retry while a function is busy (default 10)\n"
+	"  --keys DIR       trusted public keys (*.pub, made by 'graft keygen'); default\n"
+	"                   $GRAFT_KEYS_DIR, else /etc/graft/keys.d\n"
+	"  --state-dir DIR  where the audit log is (default $GRAFT_STATE_DIR, else\n"
+	"                   /var/lib/graft); every attempt is logged, see 'graft log'\n"
+	"  --insecure-skip-signature\n"
+	"                   apply a patch that is unsigned or not signed by a trusted key\n"
 	"  --json           one JSON object per process on stdout\n"
 	"\n"
 	"output:  pid 4242: applied 'fix-hdr' (3 functions), stopped 0.08 ms\n"
-	"exit codes: 0 applied everywhere, 1 error, 2 refused as unsafe (busy, other build,\n"
-	"altered code), 3 already applied. With several pids, the worst code wins.\n";
+	"A patch must carry a valid signature by one of the trusted keys: an unsigned patch, an\n"
+	"unknown key or a file altered after signing is refused (exit 2) before any process is\n"
+	"touched.\n"
+	"\n"
+	"exit codes: 0 applied everywhere, 1 error, 2 refused as unsafe (signature, busy, other\n"
+	"build, altered code), 3 already applied. With several pids, the worst code wins.\n";
 
 int cmd_apply(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"timeout", required_argument, NULL, 't'},
+		{"keys", required_argument, NULL, 'K'},
+		{"insecure-skip-signature", no_argument, NULL, 'S'},
+		{"state-dir", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -44,7 +59,10 @@ int cmd_apply(int argc, char **argv)
 	struct graft_patch *patch = NULL;
 	struct graft_err err = {0};
 	size_t npids = 0, cap = 0;
-	bool json = false;
+	struct graft_sig_status sig;
+	const char *keys = NULL, *state_dir = NULL;
+	struct cli_audit ca;
+	bool json = false, verify = true;
 	int c, worst = EXIT_DONE;
 	json_t *arr;
 
@@ -63,6 +81,15 @@ int cmd_apply(int argc, char **argv)
 			if (cli_parse_seconds(optarg, &o.timeout_ms) < 0)
 				return EXIT_USAGE;
 			break;
+		case 'K':
+			keys = optarg;
+			break;
+		case 'S':
+			verify = false;
+			break;
+		case 'D':
+			state_dir = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -74,14 +101,35 @@ int cmd_apply(int argc, char **argv)
 		cli_error(npids ? "give exactly one patch file" : "which process? give --pid PID");
 		return cli_usage(help);
 	}
-	if (graft_patch_load(argv[optind], &patch, &err) < 0)
-		return cli_fail(&err, "cannot apply '%s'", argv[optind]);
+	if ((c = cli_audit_open(&ca, state_dir)) != EXIT_DONE)
+		return c;
+	if (graft_patch_load_verified(argv[optind], keys, verify, &patch, &sig, &err) < 0) {
+		struct graft_audit_event ev;
+
+		/* a refused patch file is an attempt too: one line, no process touched */
+		c = cli_fail(&err, "cannot apply '%s'", argv[optind]);
+		if (cli_audit_begin(&ca, &ev, "apply", NULL, pids[0], false) == EXIT_DONE)
+			cli_audit_end(&ca, &ev, c == EXIT_UNSAFE ? "refused" : "failed", c, 0,
+				      err.msg);
+		cli_audit_close(&ca);
+		return c;
+	}
+	cli_audit_patch(&ca, patch, &sig);
+	if (!verify)
+		cli_warn("applying '%s' without checking its signature (--insecure-skip-signature)",
+			 argv[optind]);
 	arr = json_array();
 	for (size_t i = 0; i < npids; i++) {
-		struct graft_op_result res;
+		struct graft_op_result res = {0};
+		struct graft_audit_event ev;
 		int code = EXIT_DONE;
 
 		graft_err_clear(&err);
+		if ((code = cli_audit_begin(&ca, &ev, "apply", patch->id, pids[i], true)) !=
+		    EXIT_DONE) {
+			worst = cli_worse(worst, code);
+			continue;
+		}
 		if (graft_apply(pids[i], patch, &o, &res, &err) < 0) {
 			code = cli_exit_for(&err);
 			if (!json)
@@ -101,6 +149,12 @@ int cmd_apply(int argc, char **argv)
 			       (int)pids[i], patch->id, res.nfuncs, res.nfuncs == 1 ? "" : "s",
 			       objs, res.stop_ns / 1e6);
 		}
+		cli_audit_end(&ca, &ev,
+			      code == EXIT_DONE	     ? "applied"
+			      : code == EXIT_NOTHING ? "already"
+			      : code == EXIT_UNSAFE  ? "refused"
+						     : "failed",
+			      code, res.stop_ns, code == EXIT_DONE ? NULL : err.msg);
 		if (json) {
 			json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pids[i], "patch",
 					      patch->id, "result",
@@ -128,5 +182,6 @@ int cmd_apply(int argc, char **argv)
 		cli_json_print(npids == 1 ? json_incref(json_array_get(arr, 0)) : json_incref(arr));
 	json_decref(arr);
 	graft_patch_free(patch);
+	cli_audit_close(&ca);
 	return worst;
 }

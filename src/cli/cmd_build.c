@@ -13,7 +13,7 @@
 static const char help[] =
 	"usage: graft build --src DIR --diff FIX.diff --target PATH [--target PATH ...]\n"
 	"                   [--build 'CMD'] [--id ID] [--cve ID ...] [--description TEXT]\n"
-	"                   [-o OUT.graft] [--json]\n"
+	"                   [-o OUT.graft] [--sign KEY] [--json]\n"
 	"\n"
 	"Turn a source fix into a patch for the binary that is running, or say precisely why\n"
 	"the fix cannot be applied live.\n"
@@ -37,6 +37,7 @@ static const char help[] =
 	"                      $GRAFT_CACHE_DIR, $XDG_CACHE_HOME/graft or ~/.cache/graft); the\n"
 	"                      original build is reused while the source tree is unchanged\n"
 	"  --debug-dir DIR     where separate debug files live (default: /usr/lib/debug)\n"
+	"  --sign KEY          sign the patch with this secret key (also $GRAFT_SIGNING_KEY)\n"
 	"  --json              print the result as JSON\n"
 	"\n"
 	"How: build the original; apply the diff to a copy; rebuild (only what the diff touched\n"
@@ -112,6 +113,7 @@ int cmd_build(int argc, char **argv)
 		{"strip", required_argument, NULL, 'p'},
 		{"cache-dir", required_argument, NULL, 'C'},
 		{"debug-dir", required_argument, NULL, 'G'},
+		{"sign", required_argument, NULL, 'Z'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -121,6 +123,7 @@ int cmd_build(int argc, char **argv)
 	struct graft_err err = {0};
 	const char *cves[256];
 	_cleanup_free_ char *self = NULL;
+	const char *sign_key = NULL;
 	bool json = false;
 	int c, r;
 
@@ -178,6 +181,9 @@ int cmd_build(int argc, char **argv)
 		case 'G':
 			o.debug_root = optarg;
 			break;
+		case 'Z':
+			sign_key = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -217,6 +223,11 @@ int cmd_build(int argc, char **argv)
 		}
 		graft_build_result_release(&res);
 		return code;
+	}
+	if ((c = cli_sign_output(res.out, sign_key, true)) != EXIT_DONE) {
+		(void)unlink(res.out);
+		graft_build_result_release(&res);
+		return c;
 	}
 	if (json) {
 		json_t *j = json_pack("{s:b, s:s, s:s, s:I}", "ok", 1, "id", res.id, "output",

@@ -9,7 +9,7 @@
 #include "patch/pack.h"
 
 static const char help[] =
-	"usage: graft pack MANIFEST -o PATCH.graft [--json]\n"
+	"usage: graft pack MANIFEST -o PATCH.graft [--sign KEY] [--json]\n"
 	"\n"
 	"Make a patch file from an object file holding new versions of functions (compile it with\n"
 	"-c -fPIC -ffunction-sections) and a manifest naming the target. Manifest lines:\n"
@@ -37,6 +37,9 @@ static const char help[] =
 	"the\n"
 	"target file so apply can prove the running code is the code the patch was made for.\n"
 	"\n"
+	"--sign KEY (or $GRAFT_SIGNING_KEY) signs the patch with that secret key, as 'graft "
+	"sign'.\n"
+	"\n"
 	"exit codes: 0 written, 1 error, 2 cannot be patched live (a function too short for a\n"
 	"jump), 64 bad command line. Nothing is written on error.\n";
 
@@ -44,13 +47,14 @@ int cmd_pack(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"output", required_argument, NULL, 'o'},
+		{"sign", required_argument, NULL, 'Z'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct graft_pack_summary sum;
 	struct graft_err err = {0};
-	const char *out = NULL;
+	const char *out = NULL, *sign_key = NULL;
 	bool json = false;
 	int c;
 
@@ -61,6 +65,9 @@ int cmd_pack(int argc, char **argv)
 		switch (c) {
 		case 'o':
 			out = optarg;
+			break;
+		case 'Z':
+			sign_key = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -75,6 +82,10 @@ int cmd_pack(int argc, char **argv)
 	}
 	if (graft_pack(argv[optind], out, &sum, &err) < 0)
 		return cli_fail(&err, "cannot pack '%s'", argv[optind]);
+	if ((c = cli_sign_output(out, sign_key, json)) != EXIT_DONE) {
+		(void)unlink(out); /* never leave an unsigned file where a signed one was asked */
+		return c;
+	}
 	if (json)
 		cli_json_print(json_pack("{s:s, s:I, s:I, s:I, s:I}", "output", out, "functions",
 					 (json_int_t)sum.nfuncs, "bound_symbols",

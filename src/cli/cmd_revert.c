@@ -23,17 +23,22 @@ static const char help[] =
 	"  --pid PID        the process (repeatable)\n"
 	"  --all            every graft patch in the process, newest first\n"
 	"  --timeout SECS   how long to retry while patch code is busy (default 10)\n"
+	"  --state-dir DIR  where the audit log is (default $GRAFT_STATE_DIR, else\n"
+	"                   /var/lib/graft); every attempt is logged, see 'graft log'\n"
 	"  --json           JSON output\n"
 	"\n"
 	"exit codes: 0 reverted, 1 error, 2 refused (busy, a later patch on top), 3 not applied.\n";
 
 static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, bool json,
-		      json_t *arr)
+		      json_t *arr, struct cli_audit *ca)
 {
-	struct graft_op_result res;
+	struct graft_op_result res = {0};
+	struct graft_audit_event ev;
 	struct graft_err err = {0};
 	int code = EXIT_DONE;
 
+	if ((code = cli_audit_begin(ca, &ev, "revert", id, pid, false)) != EXIT_DONE)
+		return code;
 	if (graft_revert(pid, id, o, &res, &err) < 0) {
 		code = cli_exit_for(&err);
 		if (!json)
@@ -42,6 +47,12 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 		printf("pid %d: reverted '%s' (%zu function%s), stopped %.3f ms\n", (int)pid, id,
 		       res.nfuncs, res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6);
 	}
+	cli_audit_end(ca, &ev,
+		      code == EXIT_DONE	     ? "reverted"
+		      : code == EXIT_NOTHING ? "not-applied"
+		      : code == EXIT_UNSAFE  ? "refused"
+					     : "failed",
+		      code, res.stop_ns, code == EXIT_DONE ? NULL : err.msg);
 	if (json) {
 		json_t *j = json_pack("{s:i, s:s, s:s}", "pid", (int)pid, "patch", id, "result",
 				      code == EXIT_DONE	     ? "reverted"
@@ -62,10 +73,16 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 int cmd_revert(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
-		{"all", no_argument, NULL, 'a'},       {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+		{"pid", required_argument, NULL, 'p'},
+		{"timeout", required_argument, NULL, 't'},
+		{"all", no_argument, NULL, 'a'},
+		{"json", no_argument, NULL, 'j'},
+		{"state-dir", required_argument, NULL, 'D'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
+	const char *state_dir = NULL;
+	struct cli_audit ca;
 	struct graft_op_opts o = {.timeout_ms = 10000};
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t npids = 0, cap = 0;
@@ -91,6 +108,9 @@ int cmd_revert(int argc, char **argv)
 		case 'a':
 			all = true;
 			break;
+		case 'D':
+			state_dir = optarg;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -104,6 +124,8 @@ int cmd_revert(int argc, char **argv)
 				     : "give one patch id, or --all");
 		return cli_usage(help);
 	}
+	if ((c = cli_audit_open(&ca, state_dir)) != EXIT_DONE)
+		return c;
 	arr = json_array();
 	for (size_t i = 0; i < npids; i++) {
 		char **ids = NULL;
@@ -112,7 +134,7 @@ int cmd_revert(int argc, char **argv)
 		int code;
 
 		if (!all) {
-			code = revert_one(pids[i], argv[optind], &o, json, arr);
+			code = revert_one(pids[i], argv[optind], &o, json, arr, &ca);
 		} else if (graft_list_ids(pids[i], &ids, &n, &err) < 0) {
 			code = cli_fail(&err, "cannot revert from pid %d", (int)pids[i]);
 		} else if (n == 0) {
@@ -122,7 +144,7 @@ int cmd_revert(int argc, char **argv)
 		} else {
 			code = EXIT_DONE;
 			for (size_t k = 0; k < n; k++) {
-				int ck = revert_one(pids[i], ids[k], &o, json, arr);
+				int ck = revert_one(pids[i], ids[k], &o, json, arr, &ca);
 
 				if (ck != EXIT_DONE && code == EXIT_DONE)
 					code = ck;
@@ -139,5 +161,6 @@ int cmd_revert(int argc, char **argv)
 		cli_json_print(
 			json_incref(json_array_size(arr) == 1 ? json_array_get(arr, 0) : arr));
 	json_decref(arr);
+	cli_audit_close(&ca);
 	return worst;
 }

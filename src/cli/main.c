@@ -28,9 +28,12 @@ static const char usage[] =
 	"  apply PATCH.graft --pid PID    put a patch into a running process\n"
 	"  revert PATCH_ID --pid PID      take a patch out again (--all: every patch)\n"
 	"  status [--pid PID]             what is applied, read from the processes themselves\n"
+	"  log [--since T] [--pid PID]    every apply and revert attempt on this host\n"
 	"  build --src DIR --diff FIX --target BIN   make a patch from a source fix\n"
 	"  pack MANIFEST -o PATCH.graft   make a patch file from an object file and a manifest\n"
 	"  info PATCH.graft               what a patch file contains and which build it targets\n"
+	"  keygen -o PREFIX               make a key pair for signing patches\n"
+	"  sign PATCH.graft --key KEY     sign a patch (apply accepts only trusted signatures)\n"
 	"\n"
 	"options:\n"
 	"  -v, --verbose   trace what the library does, on stderr\n"
@@ -193,7 +196,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"apply", cmd_apply}, {"revert", cmd_revert}, {"status", cmd_status},
 		{"pack", cmd_pack},   {"info", cmd_info},     {"build", cmd_build},
-		{"__cc", cmd_cc},
+		{"__cc", cmd_cc},     {"keygen", cmd_keygen}, {"sign", cmd_sign},
+		{"log", cmd_log},
 	};
 	int i = 1;
 

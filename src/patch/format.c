@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "patch/format.h"
+#include "patch/sig.h"
 
 struct fmt_ctx {
 	const char *name;
@@ -443,9 +444,15 @@ int graft_patch_load(const char *path, struct graft_patch **out, struct graft_er
 	size_t len;
 	int r;
 
-	r = graft_read_file(path, GRAFT_PATCH_FILE_MAX, &buf, &len, err);
+	struct graft_sig_status st;
+
+	r = graft_read_file(path, GRAFT_PATCH_FILE_MAX + sizeof(struct graft_sig_trailer), &buf,
+			    &len, err);
 	if (r < 0)
 		return r;
+	/* a signed file: the patch proper ends where the signature trailer starts */
+	if (graft_sig_inspect((uint8_t *)buf, len, &st, NULL) == 0)
+		len = st.payload_len;
 	r = graft_patch_parse((uint8_t *)buf, len, path, out, err);
 	if (r == 0)
 		buf = NULL; /* owned by the patch now */

@@ -263,7 +263,7 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	return 0;
 }
 
-static int stat_fields_at(const char *path, char *state, uint64_t *flags)
+static int stat_fields_at(const char *path, char *state, uint64_t *flags, uint64_t *start)
 {
 	char buf[1024];
 	_cleanup_close_ int fd = -1;
@@ -293,6 +293,16 @@ static int stat_fields_at(const char *path, char *state, uint64_t *flags)
 		}
 		*flags = q ? strtoull(q, NULL, 10) : 0;
 	}
+	if (start) {
+		/* field 22 is the start time, in clock ticks after boot */
+		const char *q = p;
+
+		for (int f = 3; f < 22 && q; f++) {
+			q = strchr(q, ' ');
+			q = q ? q + 1 : NULL;
+		}
+		*start = q ? strtoull(q, NULL, 10) : 0;
+	}
 	return 0;
 }
 
@@ -301,7 +311,15 @@ static int stat_fields(pid_t pid, char *state, uint64_t *flags)
 	char path[64];
 
 	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	return stat_fields_at(path, state, flags);
+	return stat_fields_at(path, state, flags, NULL);
+}
+
+int graft_proc_start_time(pid_t pid, uint64_t *ticks)
+{
+	char path[64], state;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_fields_at(path, &state, NULL, ticks);
 }
 
 bool graft_proc_task_alive(pid_t pid, pid_t tid)
@@ -309,7 +327,7 @@ bool graft_proc_task_alive(pid_t pid, pid_t tid)
 	char path[64], state = 0;
 
 	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (stat_fields_at(path, &state, NULL) < 0)
+	if (stat_fields_at(path, &state, NULL, NULL) < 0)
 		return false;
 	return state != 'Z' && state != 'X';
 }

@@ -72,6 +72,8 @@ pid_t graft_proc_tracer(pid_t tid);
 bool graft_proc_is_exiting(pid_t pid);
 /* "comm" of the process, for messages. */
 void graft_proc_comm(pid_t pid, char *buf, size_t len);
+/* Start time in clock ticks after boot: with the pid, names one process for good. */
+int graft_proc_start_time(pid_t pid, uint64_t *ticks);
 
 /* Format a build-id as lowercase hex into buf (2*len+1 bytes). */
 void graft_hex(const uint8_t *b, size_t len, char *buf);

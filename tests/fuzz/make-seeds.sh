@@ -29,3 +29,17 @@ make -s -C "$T/proj" >/dev/null
 	--cache-dir "$T/cache" -o "$OUT/seed-5.graft" >/dev/null
 # seed-v1-*.graft are format v1 files kept from before v2 (v1 is still read)
 echo "wrote $(ls "$OUT" | wc -l) seeds to $OUT"
+
+# the signature fuzzer: signed patches (selector byte 1) with its fixed key, key files (byte 0)
+SIG=$ROOT/tests/fuzz/corpus/sig
+mkdir -p "$SIG"
+gcc -O2 -o "$T/seedkey" "$ROOT/tests/fuzz/sig-seed-key.c" -lsodium
+"$T/seedkey" "$T/fuzz.key"
+for i in 1 4; do
+	"$GRAFT" sign "$OUT/seed-$i.graft" --key "$T/fuzz.key" -o "$T/s.graft" >/dev/null
+	{ printf '\x01'; cat "$T/s.graft"; } >"$SIG/signed-$i"
+done
+"$GRAFT" keygen -o "$T/k" --comment "seed key" >/dev/null
+{ printf '\x00'; cat "$T/k.pub"; } >"$SIG/key-pub"
+{ printf '\x00'; cat "$T/k.key"; } >"$SIG/key-secret"
+echo "wrote $(ls "$SIG" | wc -l) seeds to $SIG"

@@ -28,6 +28,15 @@ skip() {
 
 [ "$(id -u)" = 0 ] || skip "needs root (ptrace of other processes, /proc/PID/map_files)"
 
+# Every test signs what it packs or builds with a key of its own, and its
+# graft trusts only that key: the signed path is the one exercised.
+"$GRAFT" keygen -o "$T/test-key" --comment "graft test $$" >/dev/null || fail "keygen"
+mkdir -p "$T/keys.d"
+cp "$T/test-key.pub" "$T/keys.d/"
+export GRAFT_KEYS_DIR=$T/keys.d GRAFT_SIGNING_KEY=$T/test-key.key
+# ... and keeps its audit log to itself
+export GRAFT_STATE_DIR=$T/state
+
 # victim_start NAME CMD [ARGS...]: start a victim whose stdin/stdout are pipes;
 # waits for its first line, which must start with "ready".
 victim_start() {

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The CLI's side of the audit log: who runs graft, what the process is
+ * (pid, start time, executable), what the patch is (id, SHA-256 of the
+ * patch proper, the key that signed it, its targets' build-ids), and the
+ * outcome, recorded around each apply and revert.
+ */
+#include <limits.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "proc/proc.h"
+
+int cli_audit_open(struct cli_audit *ca, const char *state_dir)
+{
+	struct graft_err err = {0};
+	struct passwd *pw;
+
+	memset(ca, 0, sizeof(*ca));
+	ca->uid = getuid();
+	pw = getpwuid(ca->uid);
+	(void)snprintf(ca->user, sizeof(ca->user), "%s", pw ? pw->pw_name : "?");
+	if (graft_audit_open(state_dir, &ca->a, &err) < 0)
+		return cli_fail(&err, "cannot open the audit log; nothing was done");
+	return EXIT_DONE;
+}
+
+void cli_audit_close(struct cli_audit *ca)
+{
+	graft_audit_close(ca->a);
+	ca->a = NULL;
+}
+
+void cli_audit_patch(struct cli_audit *ca, const struct graft_patch *p,
+		     const struct graft_sig_status *sig)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	size_t at = 0;
+
+	if (sodium_init() >= 0) {
+		crypto_hash_sha256(h, p->buf, p->len);
+		sodium_bin2hex(ca->sha256, sizeof(ca->sha256), h, sizeof(h));
+	}
+	ca->signer[0] = '\0';
+	if (sig && sig->trusted)
+		(void)snprintf(ca->signer, sizeof(ca->signer), "%s", sig->key_id_hex);
+	ca->build_ids[0] = '\0';
+	for (size_t i = 0;
+	     i < p->ntargets && at + 2 * GRAFT_BUILD_ID_MAX + 2 < sizeof(ca->build_ids); i++) {
+		if (i)
+			ca->build_ids[at++] = ',';
+		graft_hex(p->targets[i].build_id, p->targets[i].build_id_len, ca->build_ids + at);
+		at += strlen(ca->build_ids + at);
+	}
+}
+
+int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
+		    const char *patch_id, pid_t pid, bool with_patch)
+{
+	struct graft_err err = {0};
+	char link[64];
+	ssize_t n;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->uid = (uint32_t)ca->uid;
+	ev->user = ca->user;
+	ev->op = op;
+	ev->patch_id = patch_id;
+	ev->pid = pid;
+	if (with_patch) {
+		ev->patch_sha256 = ca->sha256;
+		ev->signer = ca->signer[0] ? ca->signer : NULL;
+		ev->build_ids = ca->build_ids;
+	}
+	(void)graft_proc_start_time(pid, &ev->start_time);
+	(void)snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, ca->exe, sizeof(ca->exe) - 1);
+	ca->exe[n > 0 ? n : 0] = '\0';
+	ev->exe = ca->exe[0] ? ca->exe : NULL;
+	if (graft_audit_begin(ca->a, ev, &err) < 0)
+		return cli_fail(&err, "pid %d: not touched, the attempt cannot be logged",
+				(int)pid);
+	return EXIT_DONE;
+}
+
+void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
+		   uint64_t stopped_ns, const char *error)
+{
+	struct graft_err err = {0};
+
+	ev->result = result;
+	ev->exit_code = code;
+	ev->stopped_ns = stopped_ns;
+	ev->error = error;
+	if (graft_audit_end(ca->a, ev, &err) < 0)
+		cli_warn("pid %d: the outcome was not logged: %s", (int)ev->pid, err.msg);
+}

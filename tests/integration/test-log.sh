@@ -1,0 +1,82 @@
+#!/bin/bash
+# The audit log: every apply and revert attempt is recorded, whatever its
+# outcome (applied, already, refused, reverted, not applied, a patch file
+# refused before any process is touched, an attempt whose graft was
+# SIGKILLed: "started"), with who, the patch's hash and signer, the process's
+# pid, start time and executable. graft log filters by --pid and --since.
+. "$(dirname "$0")/lib.sh"
+. "$HERE/multi/build.sh"
+command -v jq >/dev/null || skip "jq is not installed"
+multi_build
+victim_start v "$T/multi"
+pid=${VPID[v]}
+victim_start w "$T/multi"
+pid2=${VPID[w]}
+
+run_graft 0 log --json
+expect_eq "empty log" "$OUT" "[]"
+run_graft 0 log
+expect_in "empty log, text" "$OUT" "^no attempts logged$"
+
+run_graft 0 apply "$T/compute-a.graft" --pid "$pid"
+run_graft 3 apply "$T/compute-a.graft" --pid "$pid"
+run_graft 0 apply "$T/compute-a.graft" --pid "$pid2"
+cp "$T/compute-a.graft" "$T/bad.graft"
+printf 'X' | dd of="$T/bad.graft" bs=1 seek=100 conv=notrunc status=none
+run_graft 2 apply "$T/bad.graft" --pid "$pid"
+run_graft 0 revert compute-a --pid "$pid"
+run_graft 3 revert compute-a --pid "$pid"
+
+# kill graft while it waits for a busy function: the attempt stays "started"
+expect_eq "hold" "$(vask v hold)" ok
+"$GRAFT" apply "$T/hold.graft" --pid "$pid" --timeout 30 >/dev/null 2>&1 &
+g=$!
+sleep 0.5
+kill -9 $g
+wait $g 2>/dev/null
+run_graft 0 revert hold --pid "$pid"
+
+run_graft 0 log --json
+L=$OUT
+expect_eq "entries" "$(jq length <<<"$L")" 8
+expect_eq "results" "$(jq -r '[.[] | .op + ":" + .result] | join(" ")' <<<"$L")" \
+	"apply:applied apply:already apply:applied apply:refused revert:reverted revert:not-applied apply:started revert:reverted"
+expect_eq "exit codes" "$(jq -r '[.[] | .exit_code] | join(" ")' <<<"$L")" "0 3 0 2 0 3 0 0"
+first=$(jq '.[0]' <<<"$L")
+expect_eq "who" "$(jq -r .user <<<"$first")" "$(id -un)"
+expect_eq "uid" "$(jq -r .uid <<<"$first")" "$(id -u)"
+expect_eq "patch id" "$(jq -r .patch_id <<<"$first")" "compute-a"
+size=$(stat -c %s "$T/compute-a.graft")
+want_sha=$(head -c $((size - 104)) "$T/compute-a.graft" | sha256sum | cut -d' ' -f1)
+expect_eq "patch hash (without the signature)" "$(jq -r .patch_sha256 <<<"$first")" "$want_sha"
+kid=$("$GRAFT" info "$T/compute-a.graft" --json | jq -r .signature.key_id)
+expect_eq "signer" "$(jq -r .signer <<<"$first")" "$kid"
+expect_eq "pid" "$(jq -r .pid <<<"$first")" "$pid"
+expect_eq "start time" "$(jq -r .start_time <<<"$first")" "$(awk '{print $22}' "/proc/$pid/stat")"
+expect_eq "exe" "$(jq -r .exe <<<"$first")" "$T/multi"
+bid=$(readelf -n "$T/multi" | awk '/Build ID/{print $3}')
+expect_eq "build-ids" "$(jq -r .build_ids <<<"$first")" "$bid"
+jq -e '.[0].stopped_ms > 0' <<<"$L" >/dev/null || fail "no stop time logged"
+expect_in "refusal text" "$(jq -r '.[3].error' <<<"$L")" "does not verify|not signed|malformed"
+expect_eq "refused before any process: no patch id" "$(jq -r '.[3].patch_id' <<<"$L")" "null"
+
+# filters
+run_graft 0 log --pid "$pid2" --json
+expect_eq "--pid" "$(jq -r '[.[] | .pid] | unique | join(",")' <<<"$OUT")" "$pid2"
+run_graft 0 log --since "@$(($(date +%s) + 3600))" --json
+expect_eq "--since future" "$OUT" "[]"
+run_graft 0 log --since 1h --json
+expect_eq "--since 1h" "$(jq length <<<"$OUT")" 8
+run_graft 0 log --since "$(date +%Y-%m-%d)" --json
+expect_eq "--since today" "$(jq length <<<"$OUT")" 8
+run_graft 64 log --since yesterday-ish
+run_graft 0 log
+expect_in "text" "$OUT" "apply  compute-a +pid $pid +applied +stopped [0-9.]+ ms  $T/multi"
+
+# no audit log, no patching: the state directory cannot be created
+run_graft 1 apply "$T/compute-a.graft" --pid "$pid" --state-dir /proc/nope
+expect_in "no log" "$ERR" "cannot open the audit log; nothing was done"
+grep -q "memfd:graft:compute-a" "/proc/$pid/maps" && fail "applied without a log"
+[ "$(stat -c %a "$GRAFT_STATE_DIR")" = 700 ] || fail "state directory is not 0700"
+[ "$(stat -c %a "$GRAFT_STATE_DIR/audit.db")" = 600 ] || fail "audit.db is not 0600"
+exit 0
