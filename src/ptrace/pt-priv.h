@@ -3,6 +3,7 @@
 #define GRAFT_PT_PRIV_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
@@ -17,5 +18,12 @@ enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no);
 pid_t pt_wait_polling(pid_t tid, int *st, bool poll);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
+
+/* rframe.c: the signal frame that brings a borrowed thread home */
+struct graft_rsys;
+struct graft_maps;
+void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps);
+int pt_rframe_snapshot(struct graft_rsys *rs);
+int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out);
 
 #endif

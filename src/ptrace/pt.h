@@ -78,6 +78,16 @@ struct graft_rsys {
 	 */
 	const void *scratch;
 	size_t scratch_len;
+	/*
+	 * The way home should graft die mid-call (ptrace/rframe.c): gadgets
+	 * in the target, and the thread's vector state and signal mask.
+	 */
+	uint64_t ret_gadget; /* "syscall ... ret" */
+	uint64_t restorer;   /* "mov $15,%rax; syscall" */
+	void *xstate;
+	size_t xstate_len;
+	uint64_t sigblk;
+	bool frame_ok;
 };
 
 /*

@@ -113,6 +113,9 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
 				     (int)rs->tid, strerror(errno));
 	rs->in_syscall_stop = false;
+	if (pt_rframe_snapshot(rs) < 0 && rs->ret_gadget && rs->restorer)
+		graft_debug("thread %d: no signal frame for it (vector state or mask unreadable)",
+			    (int)rs->tid);
 	return 0;
 }
 
@@ -127,6 +130,7 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 	if (find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0)
 		return graft_err_set(err, -ENOENT, "no syscall instruction found in process %d",
 				     (int)pid);
+	pt_rframe_find(rs, maps);
 	rs->tid = pick_thread(pid);
 	if (rs->tid <= 0)
 		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
@@ -186,9 +190,15 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 {
 	for (int tries = 0; tries < 100; tries++) {
 		struct user_regs_struct regs = rs->saved;
+		uint64_t frame;
 		int st, r;
 
 		regs.rip = rs->syscall_insn;
+		if (pt_rframe_write(rs, &frame) == 0) {
+			/* should graft die from here on, the thread finds its way home */
+			regs.rip = rs->ret_gadget;
+			regs.rsp = frame;
+		}
 		regs.rax = (uint64_t)nr;
 		regs.orig_rax = (uint64_t)-1;
 		regs.rdi = args[0];
@@ -203,11 +213,14 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 		regs.r10 = args[3];
 		regs.r8 = args[4];
 		regs.r9 = args[5];
-		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
-		    ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
+		if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0)
 			return graft_err_set(err, -errno, "cannot run a syscall in thread %d: %s",
 					     (int)rs->tid, strerror(errno));
 		rs->in_syscall_stop = true;
+		graft_test_die_at("rsys-set");
+		if (ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
+			return graft_err_set(err, -errno, "cannot run a syscall in thread %d: %s",
+					     (int)rs->tid, strerror(errno));
 		r = rsys_wait(rs, &st, err);
 		if (r < 0)
 			return r;
@@ -222,6 +235,7 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 			continue;
 		}
 		/* syscall-enter stop; the exit stop follows without signals */
+		graft_test_die_at("rsys-enter");
 		if (ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
 			return graft_err_set(err, -errno, "cannot run a syscall in thread %d: %s",
 					     (int)rs->tid, strerror(errno));
@@ -236,6 +250,7 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 			return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
 					     (int)rs->tid, strerror(errno));
 		*ret = (int64_t)regs.rax;
+		graft_test_die_at("rsys-exit");
 		return 0;
 	}
 	return graft_err_set(err, -EAGAIN,
@@ -243,8 +258,13 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 			     (int)rs->tid);
 }
 
-int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t *ret,
-		       struct graft_err *err)
+/*
+ * The old way, for targets without the gadgets a frame needs: return to
+ * address 0 and catch the SIGSEGV. A graft killed meanwhile leaves the
+ * thread to crash there.
+ */
+static int funcall_segv(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t *ret,
+			struct graft_err *err)
 {
 	struct user_regs_struct regs = rs->saved;
 	uint64_t zero = 0, sp;
@@ -290,6 +310,76 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t
 	return graft_err_set(err, -EAGAIN, "remote call did not return");
 }
 
+/*
+ * The function returns into "syscall ... ret": the syscall-entry stop
+ * there hands graft the return value (it is the syscall number, orig_rax),
+ * and graft turns that syscall into a no-op. Should graft die first, the
+ * bogus syscall fails, "ret" takes the restorer from the frame, and
+ * rt_sigreturn brings the thread home.
+ */
+int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t a1, uint64_t *ret,
+		       struct graft_err *err)
+{
+	struct user_regs_struct regs = rs->saved;
+	uint64_t frame, sp;
+	int r, st;
+
+	if (pt_rframe_write(rs, &frame) < 0)
+		return funcall_segv(rs, fn, a0, a1, ret, err);
+	sp = frame - 8; /* frame is 16-aligned: the callee sees a call's alignment */
+	r = graft_mem_write(rs->memfd, sp, &rs->ret_gadget, sizeof(rs->ret_gadget), err);
+	if (r < 0)
+		return r;
+	regs.rsp = sp;
+	regs.rip = fn;
+	regs.rdi = a0;
+	regs.rsi = a1;
+	regs.rax = 0;
+	regs.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
+	    ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0)
+		return graft_err_set(err, -errno, "cannot call a function in thread %d: %s",
+				     (int)rs->tid, strerror(errno));
+	rs->in_syscall_stop = true;
+	graft_test_die_at("rsys-funcall");
+	for (int tries = 0; tries < 1000; tries++) {
+		int sig = 0;
+
+		r = rsys_wait(rs, &st, err);
+		if (r < 0)
+			return r;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			if (ptrace(PTRACE_GETREGS, rs->tid, 0, &regs) < 0)
+				return graft_err_set(err, -errno, "cannot read registers: %s",
+						     strerror(errno));
+			if (regs.rip == rs->ret_gadget + 2) {
+				/* returned: skip the bogus syscall, stop at its exit */
+				*ret = regs.orig_rax;
+				regs.orig_rax = (uint64_t)-1;
+				if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0 ||
+				    ptrace(PTRACE_SYSCALL, rs->tid, 0, 0) < 0 ||
+				    rsys_wait(rs, &st, err) < 0)
+					return graft_err_set(
+						err, -EIO,
+						"cannot finish a remote call in thread "
+						"%d",
+						(int)rs->tid);
+				return 0;
+			}
+		} else if ((st >> 16) == 0) {
+			sig = WSTOPSIG(st); /* pass it on: a resolver is pure, handlers may run */
+			if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL)
+				return graft_err_set(
+					err, -EFAULT,
+					"function at 0x%" PRIx64 " crashed in the target", fn);
+		}
+		if (ptrace(PTRACE_SYSCALL, rs->tid, 0, (void *)(long)sig) < 0)
+			return graft_err_set(err, -errno, "cannot resume thread %d: %s",
+					     (int)rs->tid, strerror(errno));
+	}
+	return graft_err_set(err, -EAGAIN, "remote call did not return");
+}
+
 static void rsys_leave(struct graft_rsys *rs)
 {
 	int e;
@@ -318,6 +408,9 @@ void graft_rsys_end(struct graft_rsys *rs)
 	if (!rs->gone)
 		rsys_leave(rs);
 	rs->attached = false;
+	free(rs->xstate);
+	rs->xstate = NULL;
+	rs->frame_ok = false;
 	graft_signals_release(&rs->sigmask);
 	graft_debug("thread %d was stopped %" PRIu64 " us for remote calls", (int)rs->tid,
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);

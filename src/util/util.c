@@ -222,3 +222,11 @@ uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n)
 	}
 	return h;
 }
+
+void graft_test_die_at(const char *point)
+{
+	const char *want = getenv("GRAFT_TEST_DIE_AT");
+
+	if (want && !strcmp(want, point))
+		(void)raise(SIGKILL);
+}

@@ -76,6 +76,12 @@ void graft_signals_release(const sigset_t *old);
 #define GRAFT_FNV1A_INIT 0xcbf29ce484222325ull
 uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n);
 
+/*
+ * Fault injection for tests: when $GRAFT_TEST_DIE_AT names this point, the
+ * process kills itself with SIGKILL here (the crash-safety tests).
+ */
+void graft_test_die_at(const char *point);
+
 /* Grow an array by doubling; returns -ENOMEM or 0. */
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem);
 

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A way home for a thread graft borrows, should graft die.
+ *
+ * While one thread of the target runs a system call or a function for
+ * graft, its registers are graft's. If graft is killed then (SIGKILL cannot
+ * be held), the kernel detaches the thread and it runs on from there. So
+ * before each remote call a signal frame is written below the thread's
+ * stack, exactly as the kernel would write one for a signal handler: the
+ * thread's own registers (with the kernel's syscall-restart adjustment
+ * applied), its FPU/vector state (from PTRACE_GETREGSET NT_X86_XSTATE, in
+ * the layout rt_sigreturn checks: the software bytes and the trailing
+ * magic), its signal mask, and an alternate-stack entry rt_sigreturn ignores.
+ * The call is then made so that whatever follows it ends in rt_sigreturn:
+ *
+ *   system call:   rip = "syscall ... ret" in the target's libc
+ *                  rsp = frame; [frame] = libc's restorer ("mov $15,%rax; syscall")
+ *   function call: the function returns into the same "syscall ... ret", whose
+ *                  syscall-entry stop hands graft the return value (orig_rax)
+ *
+ * With graft alive the extra code never runs: graft puts the registers back
+ * itself at the syscall stop. Without graft the thread completes the call,
+ * returns into the restorer, and rt_sigreturn restores everything it had.
+ * Found nothing to build on (no such gadgets, no room on the stack)? The
+ * caller falls back to the plain way and says so in the debug log.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+
+#include "ptrace/pt-priv.h"
+#include "ptrace/pt.h"
+#include "util/log.h"
+
+#define XSTATE_MAX	       (64u << 10)
+#define FP_MAGIC1	       0x46505853u
+#define FP_MAGIC2	       0x46505845u
+#define FP_SW_OFF	       464 /* struct _fpx_sw_bytes in the fxsave area */
+#define UC_FP_XSTATE	       0x1
+#define UC_SIGCTX_SS	       0x2
+#define UC_STRICT_SS	       0x4
+#define BELOW_SP	       2048 /* red zone and the scratch strings stay above */
+#define ERESTARTSYS_	       512
+#define ERESTARTNOINTR_	       513
+#define ERESTARTNOHAND_	       514
+#define ERESTART_RESTARTBLOCK_ 516
+#define NR_RESTART_SYSCALL     219
+
+/* The kernel's x86-64 struct rt_sigframe up to the signal mask (uapi layout). */
+struct kframe {
+	uint64_t pretcode;
+	/* struct ucontext */
+	uint64_t uc_flags, uc_link;
+	uint64_t ss_sp;
+	int32_t ss_flags, pad;
+	uint64_t ss_size;
+	/* struct sigcontext_64 */
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t di, si, bp, bx, dx, ax, cx, sp, ip, flags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2;
+	uint64_t fpstate;
+	uint64_t reserved1[8];
+	uint64_t uc_sigmask;
+	uint8_t siginfo[128];
+};
+
+_Static_assert(offsetof(struct kframe, r8) == 8 + 40, "sigcontext inside ucontext");
+_Static_assert(offsetof(struct kframe, uc_sigmask) == 8 + 296, "uc_sigmask");
+
+static const uint8_t pat_ret_plain[] = {0x0f, 0x05, 0xc3}; /* syscall; ret */
+/* glibc syscall(): syscall; cmp $-4095,%rax; jae err; ret (err: set errno; ret) */
+static const uint8_t pat_ret_glibc[] = {0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0,
+					0xff, 0xff, 0x73, 0x01, 0xc3};
+static const uint8_t pat_restorer_glibc[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+static const uint8_t pat_restorer_musl[] = {0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+
+struct pattern {
+	const uint8_t *bytes;
+	size_t len;
+	uint64_t *found;
+};
+
+#define CHUNK (256u << 10)
+
+/* Find each pattern (first hit) in the executable mappings of the target. */
+static void scan_patterns(int memfd, const struct graft_maps *maps, struct pattern *pats, size_t n)
+{
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
+	size_t left = n, scanned = 0;
+
+	if (!buf)
+		return;
+	for (size_t i = 0; i < maps->n && left; i++) {
+		const struct graft_map *m = &maps->v[i];
+
+		if (!m->x || !m->path || m->path[0] != '/')
+			continue;
+		for (uint64_t a = m->start; a < m->end && left && scanned < (64u << 20);
+		     a += CHUNK - 16) {
+			size_t len = m->end - a < CHUNK ? m->end - a : CHUNK;
+			ssize_t got = pread(memfd, buf, len, (off_t)a);
+
+			if (got < 16)
+				break;
+			scanned += (size_t)got;
+			for (size_t k = 0; k < n; k++) {
+				const uint8_t *p;
+
+				if (*pats[k].found)
+					continue;
+				p = memmem(buf, (size_t)got, pats[k].bytes, pats[k].len);
+				if (p) {
+					*pats[k].found = a + (uint64_t)(p - buf);
+					left--;
+				}
+			}
+		}
+	}
+}
+
+void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps)
+{
+	uint64_t plain = 0, glibc = 0, r_glibc = 0, r_musl = 0;
+	struct pattern pats[] = {
+		{pat_ret_plain, sizeof(pat_ret_plain), &plain},
+		{pat_ret_glibc, sizeof(pat_ret_glibc), &glibc},
+		{pat_restorer_glibc, sizeof(pat_restorer_glibc), &r_glibc},
+		{pat_restorer_musl, sizeof(pat_restorer_musl), &r_musl},
+	};
+
+	scan_patterns(rs->memfd, maps, pats, GRAFT_ARRAY_SIZE(pats));
+	rs->ret_gadget = glibc ? glibc : plain;
+	rs->restorer = r_glibc ? r_glibc : r_musl;
+	if (!rs->ret_gadget || !rs->restorer)
+		graft_debug("pid %d: no 'syscall; ret' or no signal restorer found: a graft killed "
+			    "during a remote call would leave a thread it cannot restore",
+			    (int)rs->pid);
+}
+
+static int read_sigmask(pid_t tid, uint64_t *mask)
+{
+	char path[64], line[256];
+	FILE *f;
+	int r = -ENOENT;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tid, (int)tid);
+	f = fopen(path, "re");
+	if (!f) {
+		/* a thread's status also lives under its own pid directory */
+		(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+		if (!(f = fopen(path, "re")))
+			return -errno;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigBlk:", 7)) {
+			*mask = strtoull(line + 7, NULL, 16);
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Snapshot what a frame needs right after the thread stopped: its vector
+ * state and signal mask. Failing leaves the rsys without frames.
+ */
+int pt_rframe_snapshot(struct graft_rsys *rs)
+{
+	struct iovec iov;
+
+	rs->frame_ok = false;
+	if (!rs->ret_gadget || !rs->restorer)
+		return -ENOENT;
+	if (!rs->xstate && !(rs->xstate = malloc(XSTATE_MAX)))
+		return -ENOMEM;
+	iov = (struct iovec){rs->xstate, XSTATE_MAX};
+	if (ptrace(PTRACE_GETREGSET, rs->tid, (void *)NT_X86_XSTATE, &iov) < 0)
+		return -errno;
+	rs->xstate_len = iov.iov_len;
+	if (rs->xstate_len < 576)
+		return -EINVAL;
+	{
+		/*
+		 * ptrace's layout keeps XCR0 where a signal frame keeps its
+		 * software bytes (struct _fpx_sw_bytes): write those as the
+		 * kernel does when it builds a frame, for rt_sigreturn to check.
+		 */
+		uint8_t *sw = (uint8_t *)rs->xstate + FP_SW_OFF;
+		uint64_t xcr0;
+		uint32_t magic1 = FP_MAGIC1, ext = (uint32_t)rs->xstate_len + 4,
+			 size = (uint32_t)rs->xstate_len;
+
+		memcpy(&xcr0, sw, 8);
+		if (!(xcr0 & 3)) {
+			graft_debug("thread %d: no usable xstate (XCR0 %#" PRIx64 ")", (int)rs->tid,
+				    xcr0);
+			return -EINVAL;
+		}
+		memset(sw, 0, 48);
+		memcpy(sw, &magic1, 4);
+		memcpy(sw + 4, &ext, 4);
+		memcpy(sw + 8, &xcr0, 8);
+		memcpy(sw + 16, &size, 4);
+	}
+	if (read_sigmask(rs->tid, &rs->sigblk) < 0)
+		return -ENOENT;
+	rs->frame_ok = true;
+	return 0;
+}
+
+/*
+ * Write the frame for the current saved registers below the thread's
+ * stack; *frame_out is where rsp must point (its pretcode slot). Rewritten
+ * before every try: a signal handler run between tries uses that stack.
+ */
+int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
+{
+	const struct user_regs_struct *s = &rs->saved;
+	struct kframe f = {0};
+	uint64_t fp, frame;
+	uint32_t magic2 = FP_MAGIC2;
+	int64_t ax = (int64_t)s->rax;
+
+	if (!rs->frame_ok)
+		return -ENOENT;
+	fp = (s->rsp - BELOW_SP - rs->xstate_len - 64) & ~(uint64_t)63;
+	frame = (fp - sizeof(struct kframe) - 64) & ~(uint64_t)15;
+	f.pretcode = rs->restorer;
+	f.uc_flags = UC_FP_XSTATE | UC_SIGCTX_SS | UC_STRICT_SS;
+	/* rt_sigreturn ignores an invalid alternate stack (the thread keeps its own) */
+	f.ss_flags = 3;
+	f.r8 = s->r8, f.r9 = s->r9, f.r10 = s->r10, f.r11 = s->r11;
+	f.r12 = s->r12, f.r13 = s->r13, f.r14 = s->r14, f.r15 = s->r15;
+	f.di = s->rdi, f.si = s->rsi, f.bp = s->rbp, f.bx = s->rbx, f.dx = s->rdx;
+	f.ax = s->rax, f.cx = s->rcx, f.sp = s->rsp, f.ip = s->rip, f.flags = s->eflags;
+	f.cs = (uint16_t)s->cs, f.ss = (uint16_t)s->ss;
+	f.fpstate = fp;
+	f.uc_sigmask = rs->sigblk;
+	/*
+	 * rt_sigreturn sets orig_ax to -1: no restart happens after it. A
+	 * thread stopped inside an interrupted system call must restart it,
+	 * so the frame holds the registers as the kernel's restart would leave
+	 * them (the case of no handler: back to the syscall instruction).
+	 */
+	if ((int64_t)s->orig_rax >= 0 &&
+	    (ax == -ERESTARTSYS_ || ax == -ERESTARTNOINTR_ || ax == -ERESTARTNOHAND_ ||
+	     ax == -ERESTART_RESTARTBLOCK_)) {
+		f.ip = s->rip - 2;
+		f.ax = ax == -ERESTART_RESTARTBLOCK_ ? NR_RESTART_SYSCALL : s->orig_rax;
+	}
+	if (graft_mem_write(rs->memfd, fp, rs->xstate, rs->xstate_len, NULL) < 0 ||
+	    graft_mem_write(rs->memfd, fp + rs->xstate_len, &magic2, sizeof(magic2), NULL) < 0 ||
+	    graft_mem_write(rs->memfd, frame, &f, sizeof(f), NULL) < 0)
+		return -EFAULT;
+	*frame_out = frame;
+	return 0;
+}
