@@ -61,8 +61,15 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
 		   uint64_t stopped_ns, const char *error);
 
+struct graft_op_opts;
+/* Recover one process (cmd_recover.c); apply and revert call it first. */
+struct graft_recover_result;
+int cli_recover_pid(pid_t pid, const struct graft_op_opts *o, struct cli_audit *ca, bool json,
+		    json_t *arr, bool quiet_if_nothing, struct graft_recover_result *out);
+
 int cmd_apply(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_pack(int argc, char **argv);

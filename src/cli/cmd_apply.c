@@ -124,9 +124,14 @@ int cmd_apply(int argc, char **argv)
 		struct graft_audit_event ev;
 		int code = EXIT_DONE;
 
+		json_t *recovered = json_array();
+
 		graft_err_clear(&err);
+		/* a dead graft's half-done work on this process goes first */
+		(void)cli_recover_pid(pids[i], &o, &ca, json, recovered, true, NULL);
 		if ((code = cli_audit_begin(&ca, &ev, "apply", patch->id, pids[i], true)) !=
 		    EXIT_DONE) {
+			json_decref(recovered);
 			worst = cli_worse(worst, code);
 			continue;
 		}
@@ -174,8 +179,11 @@ int cmd_apply(int argc, char **argv)
 			} else {
 				json_object_set_new(j, "error", json_string(err.msg));
 			}
+			if (json_array_size(recovered))
+				json_object_set(j, "recovered", recovered);
 			json_array_append_new(arr, j);
 		}
+		json_decref(recovered);
 		worst = cli_worse(worst, code);
 	}
 	if (json)

@@ -131,9 +131,25 @@ int cmd_revert(int argc, char **argv)
 		char **ids = NULL;
 		size_t n = 0;
 		struct graft_err err = {0};
+		json_t *recovered = json_array();
+		struct graft_recover_result rec;
+		bool was_recovered = false;
 		int code;
 
-		if (!all) {
+		/* a dead graft's half-done work on this process goes first */
+		(void)cli_recover_pid(pids[i], &o, &ca, json, recovered, true, &rec);
+		json_decref(recovered);
+		for (size_t k = 0; !all && k < rec.n; k++)
+			was_recovered |= !strcmp(rec.items[k].patch_id, argv[optind]);
+		if (was_recovered) {
+			/* the interrupted attempt of this very patch is out now: done */
+			code = EXIT_DONE;
+			if (json)
+				json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:b}", "pid",
+								     (int)pids[i], "patch",
+								     argv[optind], "result",
+								     "reverted", "recovered", 1));
+		} else if (!all) {
 			code = revert_one(pids[i], argv[optind], &o, json, arr, &ca);
 		} else if (graft_list_ids(pids[i], &ids, &n, &err) < 0) {
 			code = cli_fail(&err, "cannot revert from pid %d", (int)pids[i]);

@@ -29,6 +29,7 @@ static const char usage[] =
 	"  revert PATCH_ID --pid PID      take a patch out again (--all: every patch)\n"
 	"  status [--pid PID]             what is applied, read from the processes themselves\n"
 	"  log [--since T] [--pid PID]    every apply and revert attempt on this host\n"
+	"  recover [--pid PID]            finish what a killed graft left half done\n"
 	"  build --src DIR --diff FIX --target BIN   make a patch from a source fix\n"
 	"  pack MANIFEST -o PATCH.graft   make a patch file from an object file and a manifest\n"
 	"  info PATCH.graft               what a patch file contains and which build it targets\n"
@@ -194,10 +195,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"apply", cmd_apply}, {"revert", cmd_revert}, {"status", cmd_status},
-		{"pack", cmd_pack},   {"info", cmd_info},     {"build", cmd_build},
-		{"__cc", cmd_cc},     {"keygen", cmd_keygen}, {"sign", cmd_sign},
-		{"log", cmd_log},
+		{"apply", cmd_apply}, {"revert", cmd_revert},	{"status", cmd_status},
+		{"pack", cmd_pack},   {"info", cmd_info},	{"build", cmd_build},
+		{"__cc", cmd_cc},     {"keygen", cmd_keygen},	{"sign", cmd_sign},
+		{"log", cmd_log},     {"recover", cmd_recover},
 	};
 	int i = 1;
 

@@ -542,6 +542,7 @@ static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *e
 						      "prepared",
 						      f->name);
 		}
+	graft_test_die_at("apply-stopped");
 	for (k = 0; k < c->nunits; k++) {
 		const struct graft_region_hdr *h = c->units[k].hdr;
 
@@ -550,8 +551,10 @@ static int apply_commit(void *ctx, struct graft_pt_world *w, struct graft_err *e
 					    GRAFT_JUMP_SIZE, err);
 			if (r < 0)
 				goto undo;
+			graft_test_die_at("apply-jump");
 		}
 	}
+	graft_test_die_at("apply-jumps-done");
 	for (size_t i = 0; i < c->nunits; i++) {
 		r = graft_mem_write(c->memfd,
 				    c->units[i].base + offsetof(struct graft_region_hdr, state),

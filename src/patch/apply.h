@@ -5,6 +5,7 @@
 #ifndef GRAFT_PATCH_APPLY_H
 #define GRAFT_PATCH_APPLY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,7 @@ struct graft_op_result {
 	unsigned attempts; /* stop-the-world attempts */
 	size_t nthreads;
 	size_t nfuncs;
+	size_t nlive; /* revert: functions whose jump was in place and was taken out */
 	uint64_t region_addr;
 	size_t ntargets;	/* in the patch */
 	size_t ntargets_mapped; /* of those, mapped by the process: one region each */
@@ -41,6 +43,29 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
  */
 int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *opts,
 		 struct graft_op_result *res, struct graft_err *err);
+
+#define GRAFT_RECOVER_MAX 64
+
+struct graft_recover_item {
+	char patch_id[72];
+	bool was_apply;	      /* an apply that never finished; else a revert */
+	size_t nfuncs, nlive; /* of its functions, those whose jump was in place */
+	uint64_t stop_ns;
+};
+
+struct graft_recover_result {
+	struct graft_recover_item items[GRAFT_RECOVER_MAX];
+	size_t n;
+	size_t in_progress; /* attempts of a graft still running: left alone */
+};
+
+/*
+ * Take out what a dead graft left half done in pid (a region still
+ * "prepared", or an applied one missing jumps), so each patch is wholly in
+ * or wholly out. Nothing to do is success with res->n == 0.
+ */
+int graft_recover(pid_t pid, const struct graft_op_opts *opts, struct graft_recover_result *res,
+		  struct graft_err *err);
 
 /* Ids of patches in pid, newest first (for revert --all). */
 int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err);

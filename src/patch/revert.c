@@ -82,6 +82,7 @@ static int revert_commit(void *ctx, struct graft_pt_world *w, struct graft_err *
 			r = graft_mem_write(c->memfd, f->old_addr, f->saved, GRAFT_JUMP_SIZE, err);
 			if (r < 0)
 				goto undo;
+			graft_test_die_at("revert-restore");
 		}
 	}
 	for (size_t i = 0; i < c->n; i++) {
@@ -258,6 +259,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 			goto out;
 	}
 	res->nfuncs = nfuncs;
+	res->nlive = nlive;
 	res->region_addr = mine[0]->addr;
 	res->ntargets = res->ntargets_mapped = n;
 	for (size_t k = 0; k < n; k++)

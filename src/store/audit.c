@@ -168,6 +168,29 @@ int graft_audit_end(struct graft_audit *a, const struct graft_audit_event *ev,
 	return 0;
 }
 
+int graft_audit_resolve_started(struct graft_audit *a, pid_t pid, uint64_t start_time,
+				const char *patch_id, const char *result, const char *note,
+				struct graft_err *err)
+{
+	static const char sql[] = "UPDATE events SET result = ?, error = ? WHERE result = 'started'"
+				  " AND pid = ? AND start_time = ? AND patch_id = ?";
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, -EIO, "cannot record", err);
+	bind_text(st, 1, result);
+	bind_text(st, 2, note);
+	(void)sqlite3_bind_int64(st, 3, pid);
+	(void)sqlite3_bind_int64(st, 4, (sqlite3_int64)start_time);
+	bind_text(st, 5, patch_id);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return db_fail(a, -EIO, "cannot record", err);
+	return 0;
+}
+
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	return (const char *)sqlite3_column_text(st, i);

@@ -53,6 +53,14 @@ int graft_audit_begin(struct graft_audit *a, struct graft_audit_event *ev, struc
 int graft_audit_end(struct graft_audit *a, const struct graft_audit_event *ev,
 		    struct graft_err *err);
 
+/*
+ * Close the attempts on one process (pid and start time) of one patch that
+ * were left "started" by a graft that died: they get result and note.
+ */
+int graft_audit_resolve_started(struct graft_audit *a, pid_t pid, uint64_t start_time,
+				const char *patch_id, const char *result, const char *note,
+				struct graft_err *err);
+
 /* Events since since_ns (0: all), of pid (0: any), oldest first. */
 typedef int (*graft_audit_fn)(void *ctx, const struct graft_audit_event *ev);
 int graft_audit_query(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft_audit_fn fn,

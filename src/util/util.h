@@ -77,8 +77,9 @@ void graft_signals_release(const sigset_t *old);
 uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n);
 
 /*
- * Fault injection for tests: when $GRAFT_TEST_DIE_AT names this point, the
- * process kills itself with SIGKILL here (the crash-safety tests).
+ * Fault injection for tests: when $GRAFT_TEST_DIE_AT names this point
+ * ("POINT", or "POINT:N" for its N-th pass), the process kills itself with
+ * SIGKILL here (the crash-safety tests).
  */
 void graft_test_die_at(const char *point);
 

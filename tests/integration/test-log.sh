@@ -2,7 +2,7 @@
 # The audit log: every apply and revert attempt is recorded, whatever its
 # outcome (applied, already, refused, reverted, not applied, a patch file
 # refused before any process is touched, an attempt whose graft was
-# SIGKILLed: "started"), with who, the patch's hash and signer, the process's
+# SIGKILLed: "died", closed by the recovery that follows), with who, the patch's hash and signer, the process's
 # pid, start time and executable. graft log filters by --pid and --since.
 . "$(dirname "$0")/lib.sh"
 . "$HERE/multi/build.sh"
@@ -27,7 +27,8 @@ run_graft 2 apply "$T/bad.graft" --pid "$pid"
 run_graft 0 revert compute-a --pid "$pid"
 run_graft 3 revert compute-a --pid "$pid"
 
-# kill graft while it waits for a busy function: the attempt stays "started"
+# kill graft while it waits for a busy function: its attempt is "started" until the
+# next graft on the process (here revert) recovers it: then "died", plus a recover entry
 expect_eq "hold" "$(vask v hold)" ok
 "$GRAFT" apply "$T/hold.graft" --pid "$pid" --timeout 30 >/dev/null 2>&1 &
 g=$!
@@ -40,7 +41,7 @@ run_graft 0 log --json
 L=$OUT
 expect_eq "entries" "$(jq length <<<"$L")" 8
 expect_eq "results" "$(jq -r '[.[] | .op + ":" + .result] | join(" ")' <<<"$L")" \
-	"apply:applied apply:already apply:applied apply:refused revert:reverted revert:not-applied apply:started revert:reverted"
+	"apply:applied apply:already apply:applied apply:refused revert:reverted revert:not-applied apply:died recover:rolled-back"
 expect_eq "exit codes" "$(jq -r '[.[] | .exit_code] | join(" ")' <<<"$L")" "0 3 0 2 0 3 0 0"
 first=$(jq '.[0]' <<<"$L")
 expect_eq "who" "$(jq -r .user <<<"$first")" "$(id -un)"

@@ -30,9 +30,10 @@ expect_running v
 expect_eq "still correct" "$(vask v 'compute 10')" 23
 run_graft 0 status --pid "$pid" --json
 expect_eq "hold not live" "$(jq -r '.[0].patches[] | select(.id=="hold") | .state + "/" + .functions[0].state' <<<"$OUT")" "prepared/not live"
-run_graft 3 apply "$T/hold.graft" --pid "$pid"
-expect_in "leftover named" "$ERR" "interrupted attempt of patch 'hold' is still mapped; revert it first"
-run_graft 0 revert hold --pid "$pid"
+run_graft 0 recover --pid "$pid"
+expect_in "leftover rolled back" "$OUT" "pid $pid: rolled back an interrupted apply of 'hold' \(0 of 1 function live\)"
+run_graft 0 recover --pid "$pid"
+expect_in "nothing left" "$OUT" "pid $pid: nothing to recover"
 run_graft 0 status --pid "$pid" --json
 expect_eq "only compute-a left" "$(jq -r '[.[0].patches[].id] | join(",")' <<<"$OUT")" "compute-a"
 
