@@ -34,7 +34,6 @@ static const char help[] =
 int cli_recover_pid(pid_t pid, const struct graft_op_opts *o, struct cli_audit *ca, bool json,
 		    json_t *arr, bool quiet_if_nothing, struct graft_recover_result *out)
 {
-	struct graft_recover_result local, *resp = out ? out : &local;
 	struct graft_recover_result res;
 	struct graft_err err = {0};
 	uint64_t start = 0;
@@ -75,7 +74,8 @@ int cli_recover_pid(pid_t pid, const struct graft_op_opts *o, struct cli_audit *
 			       it->nfuncs == 1 ? "" : "s",
 			       it->nlive ? ", process stopped briefly" : "");
 	}
-	*resp = res;
+	if (out)
+		*out = res;
 	if (!json && !quiet_if_nothing && code == EXIT_DONE && !res.n)
 		printf("pid %d: nothing to recover%s\n", (int)pid,
 		       res.in_progress ? " (an attempt of a running graft left alone)" : "");
