@@ -12,7 +12,7 @@
 
 static const char help[] =
 	"usage: graft apply PATCH.graft --pid PID [--pid PID ...] [--timeout SECS] [--keys DIR]\n"
-	"                   [--insecure-skip-signature] [--json]\n"
+	"                   [--state-dir DIR] [--insecure-skip-signature] [--json]\n"
 	"\n"
 	"Put a patch into running processes. Every new call of each replaced function runs the\n"
 	"new code from then on; nothing is restarted. graft first checks, while the process runs,\n"
@@ -22,6 +22,7 @@ static const char help[] =
 	"millisecond,\n"
 	"checks no thread is inside a function being replaced, writes the jumps and lets them go.\n"
 	"If a function is busy, graft lets the process run and tries again until the timeout.\n"
+	"What a killed graft left half done in the process is taken out first ('graft recover').\n"
 	"\n"
 	"options:\n"
 	"  --pid PID        process to patch (repeatable)\n"
