@@ -88,6 +88,16 @@ struct graft_rsys {
 	size_t xstate_len;
 	uint64_t sigblk;
 	bool frame_ok;
+	/*
+	 * Writable stack-like mappings (the main stack, anonymous private
+	 * ones), copied at begin: a frame is written only inside the one that
+	 * holds the thread's rsp, never across into a neighbour (a thread on
+	 * an alternate signal stack carved from the heap gets none).
+	 */
+	struct {
+		uint64_t start, end;
+	} * stacks;
+	size_t nstacks;
 };
 
 /*

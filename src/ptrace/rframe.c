@@ -134,6 +134,17 @@ void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps)
 	};
 
 	scan_patterns(rs->memfd, maps, pats, GRAFT_ARRAY_SIZE(pats));
+	free(rs->stacks);
+	rs->nstacks = 0;
+	rs->stacks = calloc(maps->n ? maps->n : 1, sizeof(*rs->stacks));
+	for (size_t i = 0; rs->stacks && i < maps->n; i++) {
+		const struct graft_map *m = &maps->v[i];
+
+		if (!m->w || m->shared || m->x || (m->path && strcmp(m->path, "[stack]") != 0))
+			continue;
+		rs->stacks[rs->nstacks].start = m->start;
+		rs->stacks[rs->nstacks++].end = m->end;
+	}
 	rs->ret_gadget = glibc ? glibc : plain;
 	rs->restorer = r_glibc ? r_glibc : r_musl;
 	if (!rs->ret_gadget || !rs->restorer)
@@ -231,6 +242,19 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 		return -ENOENT;
 	fp = (s->rsp - BELOW_SP - rs->xstate_len - 64) & ~(uint64_t)63;
 	frame = (fp - sizeof(struct kframe) - 64) & ~(uint64_t)15;
+	{
+		/* the frame, and a page for a called function, inside rsp's own mapping */
+		bool inside = false;
+
+		for (size_t i = 0; i < rs->nstacks && !inside; i++)
+			inside = s->rsp > rs->stacks[i].start && s->rsp <= rs->stacks[i].end &&
+				 frame >= rs->stacks[i].start + 4096 + 64;
+		if (!inside) {
+			graft_debug("thread %d: no room for a signal frame below rsp %#llx",
+				    (int)rs->tid, s->rsp);
+			return -ENOSPC;
+		}
+	}
 	f.pretcode = rs->restorer;
 	f.uc_flags = UC_FP_XSTATE | UC_SIGCTX_SS | UC_STRICT_SS;
 	/* rt_sigreturn ignores an invalid alternate stack (the thread keeps its own) */

@@ -130,7 +130,6 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 	if (find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0)
 		return graft_err_set(err, -ENOENT, "no syscall instruction found in process %d",
 				     (int)pid);
-	pt_rframe_find(rs, maps);
 	rs->tid = pick_thread(pid);
 	if (rs->tid <= 0)
 		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
@@ -144,6 +143,8 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 		return graft_err_set(err, -e, "cannot attach to pid %d: %s", (int)pid, why);
 	}
 	rs->attached = true;
+	/* from here on graft_rsys_end frees what this allocates */
+	pt_rframe_find(rs, maps);
 	rs->stop_start_ns = graft_now_ns();
 	r = rsys_stop(rs, err);
 	if (r < 0)
@@ -410,6 +411,9 @@ void graft_rsys_end(struct graft_rsys *rs)
 	rs->attached = false;
 	free(rs->xstate);
 	rs->xstate = NULL;
+	free(rs->stacks);
+	rs->stacks = NULL;
+	rs->nstacks = 0;
 	rs->frame_ok = false;
 	graft_signals_release(&rs->sigmask);
 	graft_debug("thread %d was stopped %" PRIu64 " us for remote calls", (int)rs->tid,
