@@ -77,6 +77,35 @@ for v in spin block; do
 	done
 done
 
+# Part 3: the borrowed thread runs a signal handler on an alternate stack. Carved
+# from the heap: no frame may be written there (it could spill into the heap);
+# apply and revert work and the canaries around it stay intact. mmap'd: the
+# frame fits inside it, and a graft killed mid-call leaves the thread running.
+gcc -O2 -g -o "$T/altstack" "$HERE/crash/altstack.c" || fail "compile altstack"
+printf 'id crash-alt\ntarget altstack\nobject patch.o\nreplace describe describe_v2\n' >"$T/m-alt"
+run_graft 0 pack "$T/m-alt" -o "$T/alt.graft"
+for where in heap mmap; do
+	name=alt-$where
+	victim_start "$name" "$T/altstack" "$where"
+	pid=${VPID[$name]}
+	run_graft 0 apply "$T/alt.graft" --pid "$pid"
+	expect_eq "$name: patched" "$(vask "$name" 'describe 42')" "8:value=42"
+	expect_eq "$name: canaries" "$(vask "$name" check)" ok
+	run_graft 0 revert crash-alt --pid "$pid"
+	expect_eq "$name: reverted" "$(vask "$name" 'describe 42')" "1:2"
+	expect_eq "$name: canaries after revert" "$(vask "$name" check)" ok
+	if [ $where = mmap ]; then
+		rc=0
+		GRAFT_TEST_DIE_AT=rsys-exit:2 "$GRAFT" apply "$T/alt.graft" --pid "$pid" >/dev/null 2>&1 || rc=$?
+		[ "$rc" = 137 ] || fail "$name: graft was not killed (exit $rc)"
+		sleep 0.1
+		kill -0 "$pid" 2>/dev/null || fail "$name: the target died with graft"
+		expect_eq "$name: after a dead graft" "$(vask "$name" 'describe 42')" "1:2"
+		expect_eq "$name: canaries after a dead graft" "$(vask "$name" check)" ok
+		run_graft 0 recover --pid "$pid"
+	fi
+done
+
 gcc -O2 -g -o "$T/basic" "$HERE/basic/victim.c" || fail "compile basic"
 patch_cc "$T/bpatch.o" "$HERE/basic/patch.c"
 cat >"$T/mb" <<EOM
