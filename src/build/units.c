@@ -168,7 +168,7 @@ static const struct cc_rec *orig_record(struct ctx *c, const struct tu *t)
  * -ffunction-sections: the assembler then shortens jumps within the section)
  * for the build-time run-pre. The three compiles run in parallel.
  */
-static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_err *err)
+static int filter_line_only(struct ctx *c, struct tu *t, struct graft_err *err)
 {
 	_cleanup_free_ char *lo = NULL, *lp = NULL;
 	_cleanup_(graft_obj_freep) struct graft_obj *o = NULL;
@@ -190,7 +190,6 @@ static int filter_line_only(struct ctx *c, struct tu *t, size_t k, struct graft_
 		any |= t->d->state[i] == GRAFT_DIFF_CHANGED;
 	if (!any || !orec)
 		return 0;
-	(void)k;
 	if (!(lo = ocache_path(c, orec, "ln")) || !(t->plain_obj = ocache_path(c, orec, "plain")) ||
 	    !(lp = graft_cc_ln_path(c->lndir, t->rec->out)))
 		return graft_err_set(err, -ENOMEM, "out of memory");
@@ -316,7 +315,7 @@ int build_units_open(struct ctx *c, struct graft_err *err)
 		if ((r = graft_obj_open(t->orig_obj, &t->o, err)) < 0 ||
 		    (r = graft_obj_open(t->patched_obj, &t->p, err)) < 0 ||
 		    (r = graft_diff_compare(t->o, t->p, &t->d, err)) < 0 ||
-		    (r = filter_line_only(c, t, i, err)) < 0)
+		    (r = filter_line_only(c, t, err)) < 0)
 			return r;
 		if (build_load_source(c->orig, srel, &t->osrc) < 0 ||
 		    build_load_source(c->patched, srel, &t->psrc) < 0)

@@ -35,6 +35,8 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const struct graft_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int cli_parse_pid(const char *s, pid_t *pid);
+/* Append a --pid argument to a growing list; <0 (message printed) when it is bad. */
+int cli_add_pid(pid_t **pids, size_t *n, size_t *cap, const char *arg);
 int cli_parse_seconds(const char *s, uint64_t *ms);
 void cli_json_print(json_t *j); /* takes the reference */
 /* Print a command's help when argv asks for it; returns true if it did. */

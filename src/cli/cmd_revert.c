@@ -97,10 +97,8 @@ int cmd_revert(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:t:ajh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (graft_grow((void **)&pids, &cap, npids + 1, sizeof(*pids)) < 0 ||
-			    cli_parse_pid(optarg, &pids[npids]) < 0)
+			if (cli_add_pid(&pids, &npids, &cap, optarg) < 0)
 				return EXIT_USAGE;
-			npids++;
 			break;
 		case 't':
 			if (cli_parse_seconds(optarg, &o.timeout_ms) < 0)

@@ -155,6 +155,15 @@ int cli_worse(int a, int b)
 	return rank[b] > rank[a] ? b : a;
 }
 
+int cli_add_pid(pid_t **pids, size_t *n, size_t *cap, const char *arg)
+{
+	if (graft_grow((void **)pids, cap, *n + 1, sizeof(**pids)) < 0 ||
+	    cli_parse_pid(arg, &(*pids)[*n]) < 0)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
 int cli_usage(const char *help)
 {
 	/* the synopsis lines only; the full text is one --help away */

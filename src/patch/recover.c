@@ -53,7 +53,6 @@ static bool revert_unfinished(int memfd, const struct graft_regions *all,
 int graft_recover(pid_t pid, const struct graft_op_opts *opts, struct graft_recover_result *res,
 		  struct graft_err *err)
 {
-	struct graft_maps maps = {0};
 	struct graft_regions regs = {0};
 	_cleanup_close_ int memfd = -1;
 	int r;
@@ -61,15 +60,7 @@ int graft_recover(pid_t pid, const struct graft_op_opts *opts, struct graft_reco
 	memset(res, 0, sizeof(*res));
 	if (!graft_proc_is_alive(pid))
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
-	if ((r = graft_proc_read_maps(pid, &maps, err)) < 0)
-		return r;
-	if ((memfd = graft_mem_open(pid, err)) < 0) {
-		graft_maps_free(&maps);
-		return memfd;
-	}
-	r = graft_region_list(memfd, &maps, &regs, NULL, err);
-	graft_maps_free(&maps);
-	if (r < 0)
+	if ((r = graft_region_open(pid, NULL, &memfd, &regs, err)) < 0)
 		return r;
 	for (size_t i = 0; i < regs.n && r == 0; i++) {
 		const struct graft_region_hdr *h = regs.v[i].hdr;

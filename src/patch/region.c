@@ -25,6 +25,31 @@ void graft_regions_free(struct graft_regions *r)
 	r->n = 0;
 }
 
+int graft_region_open(pid_t pid, struct graft_maps *maps, int *memfd, struct graft_regions *regs,
+		      struct graft_err *err)
+{
+	struct graft_maps local = {0}, *m = maps ? maps : &local;
+	int r;
+
+	*memfd = -1;
+	if ((r = graft_proc_read_maps(pid, m, err)) < 0)
+		return r;
+	if ((*memfd = graft_mem_open(pid, err)) < 0) {
+		r = *memfd;
+		goto fail;
+	}
+	if ((r = graft_region_list(*memfd, m, regs, NULL, err)) < 0) {
+		(void)close(*memfd);
+		*memfd = -1;
+		goto fail;
+	}
+	graft_maps_free(&local);
+	return 0;
+fail:
+	graft_maps_free(m);
+	return r;
+}
+
 static bool is_region_map(const struct graft_map *m)
 {
 	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;

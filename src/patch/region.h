@@ -71,6 +71,13 @@ struct graft_regions {
 int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_regions *out,
 		      size_t *bad, struct graft_err *err);
 void graft_regions_free(struct graft_regions *r);
+/*
+ * The usual start of working on a process's regions: its maps (kept in
+ * *maps when maps is not NULL, else freed), /proc/PID/mem open in *memfd,
+ * and the regions. On failure nothing is left open.
+ */
+int graft_region_open(pid_t pid, struct graft_maps *maps, int *memfd, struct graft_regions *regs,
+		      struct graft_err *err);
 const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id);
 /* Region whose jump currently sits at addr (an applied patch), or NULL. */
 const struct graft_region *graft_region_owning_jump(const struct graft_regions *r, uint64_t addr,

@@ -180,13 +180,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	(void)snprintf(res->patch_id, sizeof(res->patch_id), "%s", patch_id);
 	if (!graft_proc_is_alive(pid))
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
-	if ((r = graft_proc_read_maps(pid, &maps, err)) < 0)
-		return r;
-	if ((memfd = graft_mem_open(pid, err)) < 0) {
-		r = memfd;
-		goto out;
-	}
-	if ((r = graft_region_list(memfd, &maps, &regs, NULL, err)) < 0)
+	if ((r = graft_region_open(pid, &maps, &memfd, &regs, err)) < 0)
 		goto out;
 	/* a patch for several targets has one region per target: all come out */
 	mine = calloc(regs.n + 1, sizeof(*mine));
@@ -285,22 +279,13 @@ static int cmp_seq_desc(const void *a, const void *b)
 
 int graft_list_ids(pid_t pid, char ***ids, size_t *n, struct graft_err *err)
 {
-	struct graft_maps maps = {0};
 	struct graft_regions regs = {0};
 	_cleanup_close_ int memfd = -1;
 	char **v;
 	int r;
 
 	*n = 0;
-	if ((r = graft_proc_read_maps(pid, &maps, err)) < 0)
-		return r;
-	if ((memfd = graft_mem_open(pid, err)) < 0) {
-		graft_maps_free(&maps);
-		return memfd;
-	}
-	r = graft_region_list(memfd, &maps, &regs, NULL, err);
-	graft_maps_free(&maps);
-	if (r < 0)
+	if ((r = graft_region_open(pid, NULL, &memfd, &regs, err)) < 0)
 		return r;
 	if (regs.n > 1)
 		qsort(regs.v, regs.n, sizeof(*regs.v), cmp_seq_desc);
