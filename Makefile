@@ -16,7 +16,7 @@ B := build
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) -Isrc -MMD -MP
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -pthread $(CFLAGS) $(WARN) -Isrc -MMD -MP
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
 endif
@@ -26,7 +26,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 # offsets are computed in these layers: narrowing must be explicit
 CONV := -Wconversion -Wno-sign-conversion
-LIBS := -lelf -ljansson -lsodium -lsqlite3
+LIBS := -lelf -ljansson -lsodium -lsqlite3 -pthread
 
 DEB_PACKAGES := build-essential pkg-config libelf-dev libcmocka-dev libjansson-dev \
 	libsodium-dev libsqlite3-dev clang jq strace patch

@@ -61,8 +61,9 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 		    const char *patch_id, pid_t pid, bool with_patch)
 {
 	struct graft_err err = {0};
-	char link[64];
+	char link[64], exe[4096];
 	ssize_t n;
+	int r;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->uid = (uint32_t)ca->uid;
@@ -77,10 +78,12 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 	}
 	(void)graft_proc_start_time(pid, &ev->start_time);
 	(void)snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-	n = readlink(link, ca->exe, sizeof(ca->exe) - 1);
-	ca->exe[n > 0 ? n : 0] = '\0';
-	ev->exe = ca->exe[0] ? ca->exe : NULL;
-	if (graft_audit_begin(ca->a, ev, &err) < 0)
+	n = readlink(link, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	ev->exe = exe[0] ? exe : NULL;
+	r = graft_audit_begin(ca->a, ev, &err);
+	ev->exe = NULL; /* only the row keeps it; jobs on several threads share ca */
+	if (r < 0)
 		return cli_fail(&err, "pid %d: not touched, the attempt cannot be logged",
 				(int)pid);
 	return EXIT_DONE;

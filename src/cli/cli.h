@@ -52,7 +52,6 @@ struct cli_audit {
 	char sha256[65];
 	char signer[2 * GRAFT_SIG_KEY_ID_SIZE + 1];
 	char build_ids[GRAFT_PATCH_TARGETS_MAX * (2 * GRAFT_BUILD_ID_MAX + 1) + 1];
-	char exe[4096];
 };
 int cli_audit_open(struct cli_audit *ca, const char *state_dir);
 void cli_audit_close(struct cli_audit *ca);
@@ -74,6 +73,7 @@ int cmd_log(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_build(int argc, char **argv);

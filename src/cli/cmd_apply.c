@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/many.h"
 #include "patch/apply.h"
 #include "patch/sig.h"
 
 static const char help[] =
-	"usage: graft apply PATCH.graft --pid PID [--pid PID ...] [--timeout SECS] [--keys DIR]\n"
-	"                   [--state-dir DIR] [--insecure-skip-signature] [--json]\n"
+	"usage: graft apply PATCH.graft --pid PID [--pid PID ...] [options]\n"
+	"       graft apply PATCH.graft... (--all | --exe PATH | --user NAME) [--pid PID ...]\n"
+	"                   [--jobs N] [options]\n"
 	"\n"
 	"Put a patch into running processes. Every new call of each replaced function runs the\n"
 	"new code from then on; nothing is restarted. graft first checks, while the process runs,\n"
@@ -24,8 +26,24 @@ static const char help[] =
 	"If a function is busy, graft lets the process run and tries again until the timeout.\n"
 	"What a killed graft left half done in the process is taken out first ('graft recover').\n"
 	"\n"
+	"Host-wide: --all patches every process that maps an object one of the patches is for\n"
+	"(found by build-id, in containers too); --exe and --user narrow the choice, --pid names\n"
+	"the processes. Several processes are patched at once, each stopped only for its own\n"
+	"apply. Several patch files go into each process all or nothing, in one stop; a patch\n"
+	"already in a process is left as it is. One line per process:\n"
+	"  pid 4242 (httpd): APPLIED 'fix-hdr' (3 functions), stopped 0.080 ms\n"
+	"  pid 4243 (httpd): ALREADY 'fix-hdr'\n"
+	"  pid 4250 (httpd): SKIPPED thread 4250 is already traced by pid 100 (gdb)\n"
+	"  pid 4251 (httpd): FAILED function 'parse' is running in thread 4252 ...\n"
+	"SKIPPED: graft changed nothing in it; FAILED: an attempt was made and taken back. A\n"
+	"progress line is shown when stderr is a terminal, and a summary at the end.\n"
+	"\n"
 	"options:\n"
 	"  --pid PID        process to patch (repeatable)\n"
+	"  --all            every process that maps a target of the patches\n"
+	"  --exe PATH       processes running this executable (an older, replaced one too)\n"
+	"  --user NAME      processes of this user (name or uid; real or effective)\n"
+	"  --jobs N         processes patched at once (default: twice the CPUs)\n"
 	"  --timeout SECS   how long to retry while a function is busy (default 10)\n"
 	"  --keys DIR       trusted public keys (*.pub, made by 'graft keygen'); default\n"
 	"                   $GRAFT_KEYS_DIR, else /etc/graft/keys.d\n"
@@ -33,15 +51,67 @@ static const char help[] =
 	"                   /var/lib/graft); every attempt is logged, see 'graft log'\n"
 	"  --insecure-skip-signature\n"
 	"                   apply a patch that is unsigned or not signed by a trusted key\n"
-	"  --json           one JSON object per process on stdout\n"
+	"  --json           JSON on stdout: one object per process (one patch, --pid), or\n"
+	"                   {results, summary} (host-wide)\n"
 	"\n"
-	"output:  pid 4242: applied 'fix-hdr' (3 functions), stopped 0.08 ms\n"
+	"output:  pid 4242: applied 'fix-hdr' (3 functions), stopped 0.08 ms   (one patch, --pid)\n"
 	"A patch must carry a valid signature by one of the trusted keys: an unsigned patch, an\n"
 	"unknown key or a file altered after signing is refused (exit 2) before any process is\n"
 	"touched.\n"
 	"\n"
-	"exit codes: 0 applied everywhere, 1 error, 2 refused as unsafe (signature, busy, other\n"
-	"build, altered code), 3 already applied. With several pids, the worst code wins.\n";
+	"exit codes: 0 applied everywhere it was needed, 1 error, 2 refused as unsafe (signature,\n"
+	"busy, other build, altered code, seccomp, another tracer), 3 nothing to do (already\n"
+	"applied, or no process maps a target). With several processes, the worst code wins.\n";
+
+/* --all / --exe / --user, or several patch files: the host-wide path (cli/many.c). */
+static int apply_host_wide(struct many_args *a, char *const *files, size_t nfiles, const char *keys,
+			   bool verify, const char *state_dir)
+{
+	struct cli_patches ps;
+	struct cli_audit ca, *cas;
+	int rc;
+
+	if (nfiles > MANY_BATCH_MAX) {
+		cli_error("more than %d patch files in one apply", MANY_BATCH_MAX);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_audit_open(&ca, state_dir)) != EXIT_DONE)
+		return rc;
+	if ((rc = cli_patches_load(&ps, files, nfiles, NULL, keys, verify, false)) != EXIT_DONE) {
+		struct graft_audit_event ev;
+
+		/* a refused patch file is an attempt too: one line, no process touched */
+		if (cli_audit_begin(&ca, &ev, "apply", NULL, 0, false) == EXIT_DONE)
+			cli_audit_end(&ca, &ev, rc == EXIT_UNSAFE ? "refused" : "failed", rc, 0,
+				      "a patch file was refused");
+		cli_audit_close(&ca);
+		return rc;
+	}
+	cas = calloc(ps.n, sizeof(*cas));
+	if (!cas) {
+		cli_error("out of memory");
+		rc = EXIT_ERROR;
+		goto out;
+	}
+	for (size_t k = 0; k < ps.n; k++) {
+		cas[k] = ca; /* the same log, each patch's own hash and signer */
+		cli_audit_patch(&cas[k], ps.v[k], &ps.sig[k]);
+		if (!verify)
+			cli_warn("applying '%s' without checking its signature "
+				 "(--insecure-skip-signature)",
+				 ps.paths[k]);
+	}
+	a->patches = &ps;
+	a->audit = cas;
+	rc = cli_apply_many(a);
+	a->patches = NULL; /* both die here */
+	a->audit = NULL;
+	free(cas);
+out:
+	cli_patches_free(&ps);
+	cli_audit_close(&ca);
+	return rc;
+}
 
 int cmd_apply(int argc, char **argv)
 {
@@ -52,10 +122,17 @@ int cmd_apply(int argc, char **argv)
 		{"insecure-skip-signature", no_argument, NULL, 'S'},
 		{"state-dir", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'j'},
+		{"all", no_argument, NULL, 'a'},
+		{"exe", required_argument, NULL, 'e'},
+		{"user", required_argument, NULL, 'u'},
+		{"jobs", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct graft_op_opts o = {.timeout_ms = 10000};
+	const char *exe = NULL, *user = NULL;
+	unsigned long jobs = 0;
+	bool all = false;
 	_cleanup_free_ pid_t *pids = NULL;
 	struct graft_patch *patch = NULL;
 	struct graft_err err = {0};
@@ -72,6 +149,25 @@ int cmd_apply(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:t:jh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'e':
+			exe = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'J': {
+			char *end;
+
+			jobs = strtoul(optarg, &end, 10);
+			if (*end || jobs < 1 || jobs > 64) {
+				cli_error("--jobs wants a number from 1 to 64, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'p':
 			if (cli_add_pid(&pids, &npids, &cap, optarg) < 0)
 				return EXIT_USAGE;
@@ -96,8 +192,30 @@ int cmd_apply(int argc, char **argv)
 			return cli_usage(help);
 		}
 	}
-	if (optind != argc - 1 || npids == 0) {
-		cli_error(npids ? "give exactly one patch file" : "which process? give --pid PID");
+	if (all && npids) {
+		cli_error("give --all or --pid, not both");
+		return cli_usage(help);
+	}
+	if (optind >= argc) {
+		cli_error("which patch? give a patch file");
+		return cli_usage(help);
+	}
+	if (all || exe || user || argc - optind > 1) {
+		struct many_args a = {
+			.o = o, .pids = pids, .npids = npids, .jobs = (unsigned)jobs, .json = json};
+
+		if ((c = cli_select_init(&a.sel, exe, user)) != EXIT_DONE)
+			return c;
+		if (!all && !exe && !user && npids == 0) {
+			cli_error("which processes? give --pid PID, --all, --exe or --user");
+			return cli_usage(help);
+		}
+		return apply_host_wide(&a, argv + optind, (size_t)(argc - optind), keys, verify,
+				       state_dir);
+	}
+	if (npids == 0) {
+		cli_error("which process? give --pid PID, or --all for every process mapping "
+			  "the target");
 		return cli_usage(help);
 	}
 	if ((c = cli_audit_open(&ca, state_dir)) != EXIT_DONE)

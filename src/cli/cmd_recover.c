@@ -3,6 +3,7 @@
  * graft recover: finish what a dead graft left half done.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -42,7 +43,8 @@ int cli_recover_pid(pid_t pid, const struct graft_op_opts *o, struct cli_audit *
 	(void)graft_proc_start_time(pid, &start);
 	if (graft_recover(pid, o, &res, &err) < 0) {
 		code = cli_exit_for(&err);
-		if (!json)
+		/* before an apply or revert, which says it better, a missing process is no news */
+		if (!json && !(quiet_if_nothing && err.code == -ESRCH))
 			(void)cli_fail(&err, "cannot recover pid %d", (int)pid);
 	}
 	for (size_t i = 0; i < res.n; i++) {

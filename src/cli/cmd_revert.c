@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/many.h"
 #include "patch/apply.h"
 
 static const char help[] =
-	"usage: graft revert PATCH_ID --pid PID [--timeout SECS] [--json]\n"
-	"       graft revert --all --pid PID [--timeout SECS] [--json]\n"
+	"usage: graft revert PATCH_ID --pid PID [--pid PID ...] [options]\n"
+	"       graft revert --all --pid PID [options]\n"
+	"       graft revert PATCH_ID (--all | --exe PATH | --user NAME) [--jobs N] [options]\n"
 	"\n"
 	"Take a patch out of a running process: the original functions run again and graft's\n"
 	"memory is unmapped. What to undo is read from the process itself, so the patch file is\n"
@@ -20,9 +22,17 @@ static const char help[] =
 	"may be running inside the patch's code; graft retries until the timeout. What a killed\n"
 	"graft left half done in the process is taken out first (see 'graft recover').\n"
 	"\n"
+	"With a patch id, --all takes it out of every process that carries it (--exe and --user\n"
+	"narrow that), several processes at once, one line each (REVERTED, NOT APPLIED,\n"
+	"SKIPPED or FAILED with the reason) and a summary. With --pid and no id, --all takes\n"
+	"every graft patch out of those processes, newest first.\n"
+	"\n"
 	"options:\n"
 	"  --pid PID        the process (repeatable)\n"
-	"  --all            every graft patch in the process, newest first\n"
+	"  --all            with PATCH_ID: every process carrying it; with --pid: every patch\n"
+	"  --exe PATH       processes running this executable\n"
+	"  --user NAME      processes of this user (name or uid)\n"
+	"  --jobs N         processes reverted at once (default: twice the CPUs)\n"
 	"  --timeout SECS   how long to retry while patch code is busy (default 10)\n"
 	"  --state-dir DIR  where the audit log is (default $GRAFT_STATE_DIR, else\n"
 	"                   /var/lib/graft); every attempt is logged, see 'graft log'\n"
@@ -79,9 +89,14 @@ int cmd_revert(int argc, char **argv)
 		{"all", no_argument, NULL, 'a'},
 		{"json", no_argument, NULL, 'j'},
 		{"state-dir", required_argument, NULL, 'D'},
+		{"exe", required_argument, NULL, 'e'},
+		{"user", required_argument, NULL, 'u'},
+		{"jobs", required_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *exe = NULL, *user = NULL;
+	unsigned long jobs = 0;
 	const char *state_dir = NULL;
 	struct cli_audit ca;
 	struct graft_op_opts o = {.timeout_ms = 10000};
@@ -107,6 +122,22 @@ int cmd_revert(int argc, char **argv)
 		case 'a':
 			all = true;
 			break;
+		case 'e':
+			exe = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'J': {
+			char *end;
+
+			jobs = strtoul(optarg, &end, 10);
+			if (*end || jobs < 1 || jobs > 64) {
+				cli_error("--jobs wants a number from 1 to 64, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'D':
 			state_dir = optarg;
 			break;
@@ -116,6 +147,24 @@ int cmd_revert(int argc, char **argv)
 		default:
 			return cli_usage(help);
 		}
+	}
+	if (optind == argc - 1 && (exe || user || (all && npids == 0))) {
+		/* one patch out of every process carrying it */
+		struct many_args a = {.id = argv[optind],
+				      .o = o,
+				      .pids = pids,
+				      .npids = npids,
+				      .jobs = (unsigned)jobs,
+				      .json = json};
+
+		if ((c = cli_select_init(&a.sel, exe, user)) != EXIT_DONE)
+			return c;
+		if ((c = cli_audit_open(&ca, state_dir)) != EXIT_DONE)
+			return c;
+		a.audit = &ca;
+		c = cli_revert_many(&a);
+		cli_audit_close(&ca);
+		return c;
 	}
 	if (npids == 0 || (all ? optind != argc : optind != argc - 1)) {
 		cli_error(npids == 0 ? "which process? give --pid PID"

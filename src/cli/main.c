@@ -28,6 +28,8 @@ static const char usage[] =
 	"  apply PATCH.graft --pid PID    put a patch into a running process\n"
 	"  revert PATCH_ID --pid PID      take a patch out again (--all: every patch)\n"
 	"  status [--pid PID]             what is applied, read from the processes themselves\n"
+	"  scan [PATCH...|--dir DIR]      which processes run code the patches fix, and which\n"
+	"                                 run files deleted or replaced on disk\n"
 	"  log [--since T] [--pid PID]    every apply and revert attempt on this host\n"
 	"  recover [--pid PID]            finish what a killed graft left half done\n"
 	"  build --src DIR --diff FIX --target BIN   make a patch from a source fix\n"
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 		{"apply", cmd_apply}, {"revert", cmd_revert},	{"status", cmd_status},
 		{"pack", cmd_pack},   {"info", cmd_info},	{"build", cmd_build},
 		{"__cc", cmd_cc},     {"keygen", cmd_keygen},	{"sign", cmd_sign},
-		{"log", cmd_log},     {"recover", cmd_recover},
+		{"log", cmd_log},     {"recover", cmd_recover}, {"scan", cmd_scan},
 	};
 	int i = 1;
 

@@ -33,8 +33,10 @@
 #define ADDR_MAX  ((uint64_t)0x7ffffffff000)
 #define HEAP_ROOM ((uint64_t)256 << 20)
 
-/* One target object of the patch mapped by this process: one region. */
+/* One target object of a patch mapped by this process: one region. */
 struct apply_unit {
+	const struct graft_patch *patch;
+	size_t pi;   /* index of the patch in the batch */
 	uint32_t ti; /* index in patch->targets */
 	const struct graft_object *target;
 	size_t *fidx; /* the patch's functions for this target */
@@ -51,15 +53,21 @@ struct apply_unit {
 
 struct apply_ctx {
 	pid_t pid;
-	const struct graft_patch *patch;
+	const struct graft_patch *const *patches; /* the batch: all or none go in */
+	size_t npatches;
+	bool *skip; /* per patch: already applied, left out */
 	int memfd;
 	struct graft_maps maps;
 	struct graft_objects objs;
-	struct apply_unit units[GRAFT_PATCH_TARGETS_MAX];
+	struct apply_unit *units;
 	size_t nunits;
+	const struct apply_unit *linking; /* the unit being linked, for the resolver */
+	const struct graft_op_opts *opts;
 	struct graft_regions regions;
 	struct graft_rsys rs;
 	bool rs_active;
+	bool dry;     /* graft_apply_check: stop before the first change */
+	bool touched; /* a thread of the process was stopped */
 	/* per object, opened lazily for symbol lookup */
 	struct graft_elf **obj_elf;
 	int *obj_fd;
@@ -84,6 +92,7 @@ static void apply_ctx_free(struct apply_ctx *c)
 		free(c->units[i].hdr);
 		graft_link_plan_free(c->units[i].plan);
 	}
+	free(c->units);
 	graft_regions_free(&c->regions);
 	graft_objects_free(&c->objs);
 	graft_maps_free(&c->maps);
@@ -127,10 +136,11 @@ static const struct graft_object *object_with_build_id(struct apply_ctx *c,
  * skipped (a library fix reaches programs without the patched executable),
  * but one it maps in another build refuses the whole patch.
  */
-static int find_targets(struct apply_ctx *c)
+static int find_targets_of(struct apply_ctx *c, size_t pi)
 {
-	const struct graft_patch *p = c->patch;
+	const struct graft_patch *p = c->patches[pi];
 	char want[2 * GRAFT_BUILD_ID_MAX + 1];
+	size_t before = c->nunits;
 
 	for (uint32_t k = 0; k < p->ntargets; k++) {
 		const struct graft_patch_target *t = &p->targets[k];
@@ -138,7 +148,8 @@ static int find_targets(struct apply_ctx *c)
 		const char *base = strrchr(t->name, '/');
 
 		if (o) {
-			c->units[c->nunits++] = (struct apply_unit){.ti = k, .target = o};
+			c->units[c->nunits++] =
+				(struct apply_unit){.patch = p, .pi = pi, .ti = k, .target = o};
 			continue;
 		}
 		base = base ? base + 1 : t->name;
@@ -158,7 +169,7 @@ static int find_targets(struct apply_ctx *c)
 					      x->path, x->build_id_len ? have : "(none)", want);
 		}
 	}
-	if (c->nunits)
+	if (c->nunits > before)
 		return 0;
 	graft_hex(p->targets[0].build_id, p->targets[0].build_id_len, want);
 	if (p->ntargets == 1)
@@ -169,6 +180,59 @@ static int find_targets(struct apply_ctx *c)
 	return graft_err_set(c->err, -ENOENT,
 			     "the process maps none of the patch's %zu targets ('%s', ...)",
 			     p->ntargets, p->targets[0].name);
+}
+
+static int find_targets(struct apply_ctx *c)
+{
+	size_t max = 0;
+	int r;
+
+	for (size_t i = 0; i < c->npatches; i++)
+		max += c->patches[i]->ntargets;
+	c->units = calloc(max + 1, sizeof(*c->units));
+	if (!c->units)
+		return graft_err_set(c->err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->npatches; i++) {
+		if (c->skip[i])
+			continue;
+		r = find_targets_of(c, i);
+		if (r < 0)
+			return c->npatches > 1 ? graft_err_prefix(c->err, r, "patch '%s'",
+								  c->patches[i]->id)
+					       : r;
+	}
+	return 0;
+}
+
+/*
+ * Two patches of one batch must not replace the same function: which one
+ * would be on top is the order they are applied in, so apply them one
+ * after the other instead.
+ */
+static int batch_overlap(struct apply_ctx *c)
+{
+	for (size_t a = 0; a < c->nunits; a++)
+		for (size_t b = a + 1; b < c->nunits; b++) {
+			const struct apply_unit *ua = &c->units[a], *ub = &c->units[b];
+
+			if (ua->pi == ub->pi || ua->target != ub->target)
+				continue;
+			for (size_t i = 0; i < ua->patch->nfuncs; i++)
+				for (size_t k = 0; k < ub->patch->nfuncs; k++) {
+					const struct graft_patch_func *fa = &ua->patch->funcs[i];
+					const struct graft_patch_func *fb = &ub->patch->funcs[k];
+
+					if (fa->target != ua->ti || fb->target != ub->ti ||
+					    fa->old_offset != fb->old_offset)
+						continue;
+					return graft_err_setk(
+						c->err, GRAFT_ERR_UNSAFE, -EINVAL,
+						"patches '%s' and '%s' both replace '%s'; apply "
+						"them one after the other",
+						ua->patch->id, ub->patch->id, fa->old_name);
+				}
+		}
+	return 0;
 }
 
 /* --- run-pre ----------------------------------------------------------- */
@@ -256,9 +320,9 @@ static int rsys_ensure(struct apply_ctx *c)
 
 	if (c->rs_active)
 		return 0;
-	r = graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, c->err);
+	r = graft_rsys_begin(c->pid, c->memfd, &c->maps, c->opts->cache, &c->rs, c->err);
 	if (r == 0)
-		c->rs_active = true;
+		c->rs_active = c->touched = true;
 	return r;
 }
 
@@ -275,7 +339,7 @@ static int resolve_external(struct apply_ctx *c, const char *name, uint64_t *out
 					     "'%s' is thread-local data of '%s'; not supported",
 					     name, c->objs.v[i].path);
 		*out = c->objs.v[i].base + s.value;
-		if (s.type == STT_GNU_IFUNC) {
+		if (s.type == STT_GNU_IFUNC && !c->dry) {
 			uint64_t impl;
 			int r = rsys_ensure(c);
 
@@ -298,7 +362,8 @@ static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref, u
 			 struct graft_err *err)
 {
 	struct apply_ctx *c = ctx;
-	const struct graft_patch_sym *s = graft_patch_find_sym(c->patch, name);
+	const struct graft_patch *p = c->linking->patch;
+	const struct graft_patch_sym *s = graft_patch_find_sym(p, name);
 
 	(void)err;
 	if (s) {
@@ -306,13 +371,13 @@ static int apply_resolve(void *ctx, const char *name, enum graft_link_ref ref, u
 		const struct graft_object *target = NULL;
 
 		for (size_t i = 0; i < c->nunits; i++)
-			if (c->units[i].ti == s->target)
+			if (c->units[i].patch == p && c->units[i].ti == s->target)
 				target = c->units[i].target;
 		if (!target)
 			return graft_err_set(c->err, -ENOENT,
 					     "'%s' is bound to target '%s', which pid %d does not "
 					     "map",
-					     name, c->patch->targets[s->target].name, (int)c->pid);
+					     name, p->targets[s->target].name, (int)c->pid);
 		if (tls != (ref == GRAFT_REF_TPOFF))
 			return graft_err_set(c->err, -EINVAL,
 					     "'%s' is %sthread-local in the target but used as "
@@ -380,7 +445,7 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	int tfd, r;
 	uint64_t got = 0;
 
-	(void)snprintf(name, sizeof(name), GRAFT_MEMFD_PREFIX "%s", c->patch->id);
+	(void)snprintf(name, sizeof(name), GRAFT_MEMFD_PREFIX "%s", u->patch->id);
 	tfd = graft_rsys_memfd_create(&c->rs, name, MFD_CLOEXEC | MFD_ALLOW_SEALING, c->err);
 	if (tfd < 0)
 		return graft_err_set(c->err, tfd, "memfd_create in the target failed: %s",
@@ -450,7 +515,7 @@ static void unmap_regions(struct apply_ctx *c)
 	if (!any)
 		return;
 	if (!c->rs_active) {
-		if (graft_rsys_begin(c->pid, c->memfd, &c->maps, &c->rs, &e) < 0) {
+		if (graft_rsys_begin(c->pid, c->memfd, &c->maps, c->opts->cache, &c->rs, &e) < 0) {
 			graft_warn("cannot unmap the patch region in pid %d: %s", (int)c->pid,
 				   e.msg);
 			return;
@@ -488,7 +553,7 @@ static int verify_discoverable(struct apply_ctx *c)
 
 		for (size_t k = 0; k < regs.n; k++)
 			found |= regs.v[k].addr == u->base &&
-				 !strcmp(regs.v[k].hdr->patch_id, c->patch->id) &&
+				 !strcmp(regs.v[k].hdr->patch_id, u->patch->id) &&
 				 regs.v[k].hdr->nfuncs == u->hdr->nfuncs;
 		if (!found)
 			r = graft_err_set(c->err, -EIO,
@@ -583,7 +648,7 @@ undo:
 
 static int build_header(struct apply_ctx *c, struct apply_unit *u)
 {
-	const struct graft_patch *p = c->patch;
+	const struct graft_patch *p = u->patch;
 	const struct graft_patch_target *t = &p->targets[u->ti];
 	struct graft_region_hdr *h = u->hdr;
 	uint64_t seq = 0;
@@ -595,7 +660,8 @@ static int build_header(struct apply_ctx *c, struct apply_unit *u)
 	for (size_t i = 0; i < c->regions.n; i++)
 		if (c->regions.v[i].hdr->seq > seq)
 			seq = c->regions.v[i].hdr->seq;
-	h->seq = seq + 1; /* the same for every region of this patch */
+	/* the same for every region of a patch; a batch goes in its order */
+	h->seq = seq + 1 + u->pi;
 	h->applied_ns = graft_wall_ns();
 	h->state = GRAFT_REGION_PREPARED;
 	h->applier_pid = (uint32_t)getpid();
@@ -623,10 +689,10 @@ static int build_header(struct apply_ctx *c, struct apply_unit *u)
 	return 0;
 }
 
-/* Run-pre, link and map one unit's region while the process runs. */
-static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
+/* Run-pre and layout of one unit: everything decided before the process is touched. */
+static int check_unit(struct apply_ctx *c, struct apply_unit *u)
 {
-	const struct graft_patch *p = c->patch;
+	const struct graft_patch *p = u->patch;
 	int r;
 
 	u->fidx = calloc(p->nfuncs, sizeof(size_t));
@@ -657,6 +723,14 @@ static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
 	if (!u->base)
 		return graft_err_set(c->err, -ENOMEM, "no free address within 2 GiB of '%s'",
 				     u->target->path);
+	return 0;
+}
+
+/* Link and map one checked unit's region while the process runs. */
+static int map_unit(struct apply_ctx *c, struct apply_unit *u)
+{
+	int r;
+
 	/*
 	 * Link while the target runs; a thread is stopped only for IFUNC
 	 * resolvers (lazily, during linking) and the mapping syscalls.
@@ -665,6 +739,7 @@ static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
 		_cleanup_free_ uint8_t *img = NULL;
 		struct graft_link_resolver resolver = {apply_resolve, c};
 
+		c->linking = u;
 		r = graft_link_relocate(u->plan, u->base, &resolver, &img, c->err);
 		if (r < 0)
 			return graft_err_prefix(c->err, r, "cannot link the patch");
@@ -672,6 +747,8 @@ static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
 		if (r < 0)
 			return r;
 		memcpy(img, u->hdr, u->hdr_size);
+		if (c->dry)
+			return 0;
 		r = rsys_ensure(c);
 		if (r < 0)
 			return r;
@@ -683,20 +760,64 @@ static int prepare_unit(struct apply_ctx *c, struct apply_unit *u)
 	return r;
 }
 
+/*
+ * A dry run changes nothing, but what only a stopped thread can tell is
+ * asked of one: whether the process would let graft run its system calls
+ * (seccomp, checked in graft_rsys_begin), and whether a tracer holds it.
+ */
+static int dry_run_finish(struct apply_ctx *c)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	bool seccomp = false;
+	int r = graft_proc_tasks(c->pid, &tids, &n, c->err);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct graft_proc_status st;
+		char comm[64];
+
+		if (graft_proc_status_read(tids[i], &st, NULL) < 0)
+			continue;
+		seccomp |= st.seccomp != 0;
+		if (st.tracer <= 0 || st.tracer == getpid())
+			continue;
+		graft_proc_comm(st.tracer, comm, sizeof(comm));
+		r = graft_err_setk(c->err, GRAFT_ERR_UNSAFE, -EBUSY,
+				   "thread %d is already traced by pid %d (%s)", (int)tids[i],
+				   (int)st.tracer, comm);
+	}
+	if (r == 0 && seccomp && (r = rsys_ensure(c)) == 0) {
+		graft_rsys_end(&c->rs);
+		c->rs_active = false;
+	}
+	return r;
+}
+
 static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_opts *opts,
 				    struct graft_op_result *res)
 {
-	const struct graft_patch *p = c->patch;
-	_cleanup_free_ struct graft_busy_range *ranges = calloc(2 * p->nfuncs, sizeof(*ranges));
-	size_t nranges = 0;
+	_cleanup_free_ struct graft_busy_range *ranges = NULL;
+	size_t nranges = 0, nfuncs = 0;
 	struct graft_stw stw = {0};
 	int r;
 
+	/* every unit's checks before any unit touches the process */
+	for (int phase = 0; phase < 2; phase++)
+		for (size_t i = 0; i < c->nunits; i++) {
+			struct apply_unit *u = &c->units[i];
+
+			r = phase == 0 ? check_unit(c, u) : map_unit(c, u);
+			if (r < 0)
+				return c->npatches > 1 ? graft_err_prefix(c->err, r, "patch '%s'",
+									  u->patch->id)
+						       : r;
+			nfuncs += phase ? u->nfuncs : 0;
+		}
+	ranges = calloc(2 * nfuncs + 1, sizeof(*ranges));
 	if (!ranges)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->nunits; i++)
-		if ((r = prepare_unit(c, &c->units[i])) < 0)
-			return r;
+	if (c->dry)
+		return dry_run_finish(c);
 	graft_rsys_end(&c->rs);
 	c->rs_active = false;
 	r = verify_discoverable(c);
@@ -727,6 +848,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 				 .nranges = nranges,
 				 .timeout_ms = opts->timeout_ms,
 				 .commit = apply_commit,
+				 .gate = opts->gate,
 				 .ctx = c};
 	r = graft_stw_run(&stw, c->err);
 	res->stop_ns = stw.stop_ns;
@@ -745,23 +867,34 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		res->nfuncs += u->nfuncs;
 	}
 	res->region_addr = c->units[0].base;
-	res->ntargets = p->ntargets;
+	for (size_t i = 0; i < c->npatches; i++)
+		res->ntargets += c->skip[i] ? 0 : c->patches[i]->ntargets;
 	res->ntargets_mapped = c->nunits;
 	return 0;
 }
 
-int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
-		struct graft_op_result *res, struct graft_err *err)
+static int apply_run(pid_t pid, const struct graft_patch *const *patches, size_t npatches,
+		     const struct graft_op_opts *opts, bool dry, struct graft_op_result *res,
+		     bool *already, struct graft_err *err)
 {
-	struct apply_ctx c = {.pid = pid, .patch = patch, .memfd = -1, .err = err};
+	struct apply_ctx c = {.pid = pid,
+			      .patches = patches,
+			      .npatches = npatches,
+			      .skip = already,
+			      .memfd = -1,
+			      .dry = dry,
+			      .opts = opts,
+			      .err = err};
+	size_t nskip = 0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	(void)snprintf(res->patch_id, sizeof(res->patch_id), "%s", patch->id);
+	memset(already, 0, npatches * sizeof(*already));
+	(void)snprintf(res->patch_id, sizeof(res->patch_id), "%s", patches[0]->id);
 	if (!graft_proc_is_alive(pid))
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
 	if ((r = graft_proc_read_maps(pid, &c.maps, err)) < 0 ||
-	    (r = graft_proc_objects(pid, &c.maps, &c.objs, err)) < 0)
+	    (r = graft_proc_objects_cached(pid, &c.maps, opts->cache, &c.objs, err)) < 0)
 		goto out;
 	c.obj_elf = calloc(c.objs.n + 1, sizeof(*c.obj_elf));
 	c.obj_fd = malloc((c.objs.n + 1) * sizeof(int));
@@ -771,29 +904,39 @@ int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_o
 	}
 	for (size_t i = 0; i < c.objs.n; i++)
 		c.obj_fd[i] = -1;
-	if ((r = find_targets(&c)) < 0)
-		goto out;
 	if ((c.memfd = graft_mem_open(pid, err)) < 0) {
 		r = c.memfd;
 		goto out;
 	}
 	if ((r = graft_region_list(c.memfd, &c.maps, &c.regions, NULL, err)) < 0)
 		goto out;
-	{
-		const struct graft_region *same = graft_region_find(&c.regions, patch->id);
+	/* patches already in are left out of the batch; a half-done one stops it */
+	for (size_t i = 0; i < npatches; i++) {
+		const struct graft_region *same = graft_region_find(&c.regions, patches[i]->id);
 
-		if (same) {
+		if (!same)
+			continue;
+		if (same->hdr->state != GRAFT_REGION_APPLIED) {
 			r = graft_err_setk(err, GRAFT_ERR_NOOP, -EEXIST,
-					   same->hdr->state == GRAFT_REGION_APPLIED
-						   ? "patch '%s' is already applied"
-						   : "an interrupted attempt of patch '%s' is "
-						     "still mapped; revert it first",
-					   patch->id);
+					   "an interrupted attempt of patch '%s' is still mapped; "
+					   "revert it first",
+					   patches[i]->id);
 			goto out;
 		}
+		already[i] = true;
+		nskip++;
 	}
+	if (nskip == npatches) {
+		r = npatches == 1 ? graft_err_setk(err, GRAFT_ERR_NOOP, -EEXIST,
+						   "patch '%s' is already applied", patches[0]->id)
+				  : graft_err_setk(err, GRAFT_ERR_NOOP, -EEXIST,
+						   "all %zu patches are already applied", npatches);
+		goto out;
+	}
+	if ((r = find_targets(&c)) < 0 || (r = batch_overlap(&c)) < 0)
+		goto out;
 	r = apply_prepare_and_commit(&c, opts, res);
-	if (r < 0 && !graft_proc_is_exiting(pid))
+	if (r < 0 && !dry && !graft_proc_is_exiting(pid))
 		unmap_regions(&c);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
@@ -801,6 +944,31 @@ out:
 		graft_err_clear(err);
 		r = graft_err_set(err, -ESRCH, "process %d exited during the apply", (int)pid);
 	}
+	res->touched = c.touched;
 	apply_ctx_free(&c);
 	return r;
+}
+
+int graft_apply_batch(pid_t pid, const struct graft_patch *const *patches, size_t n,
+		      const struct graft_op_opts *opts, struct graft_op_result *res, bool *already,
+		      struct graft_err *err)
+{
+	return apply_run(pid, patches, n, opts, false, res, already, err);
+}
+
+int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
+		struct graft_op_result *res, struct graft_err *err)
+{
+	bool already;
+
+	return apply_run(pid, &patch, 1, opts, false, res, &already, err);
+}
+
+int graft_apply_check(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
+		      struct graft_err *err)
+{
+	struct graft_op_result res;
+	bool already;
+
+	return apply_run(pid, &patch, 1, opts, true, &res, &already, err);
 }

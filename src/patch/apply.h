@@ -12,8 +12,21 @@
 #include "patch/format.h"
 #include "patch/region.h"
 
+/*
+ * Called around every stop of a whole process: a caller working on many
+ * processes at once lets only as many be stopped together as there are
+ * CPUs, so no stopped process waits behind another's apply for a CPU.
+ */
+struct graft_stop_gate {
+	void (*enter)(void *ctx);
+	void (*leave)(void *ctx);
+	void *ctx;
+};
+
 struct graft_op_opts {
-	uint64_t timeout_ms; /* how long to retry while busy; default 10 s */
+	uint64_t timeout_ms;		    /* how long to retry while busy; default 10 s */
+	struct graft_objcache *cache;	    /* build-ids of files, shared across processes */
+	const struct graft_stop_gate *gate; /* may be NULL */
 };
 
 struct graft_op_result {
@@ -25,6 +38,7 @@ struct graft_op_result {
 	uint64_t region_addr;
 	size_t ntargets;	/* in the patch */
 	size_t ntargets_mapped; /* of those, mapped by the process: one region each */
+	bool touched;		/* graft stopped a thread of it (else it was never touched) */
 	char patch_id[72];
 };
 
@@ -35,6 +49,28 @@ struct graft_op_result {
  */
 int graft_apply(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
 		struct graft_op_result *res, struct graft_err *err);
+
+/*
+ * Several patches into one process, all or none: one stop writes every
+ * jump. Patches already in it are left out (already[i] set, n entries);
+ * GRAFT_ERR_NOOP when all are. Two patches replacing one function are
+ * refused. res adds up the patches that went in.
+ */
+int graft_apply_batch(pid_t pid, const struct graft_patch *const *patches, size_t n,
+		      const struct graft_op_opts *opts, struct graft_op_result *res, bool *already,
+		      struct graft_err *err);
+
+/*
+ * Everything graft_apply checks before its first change, and nothing
+ * changed: the process maps the target build, every function holds the
+ * expected bytes, every symbol resolves, no other tracer, and its seccomp
+ * filters allow graft's system calls (asked of one thread, stopped for a
+ * fraction of a millisecond, only when the process has filters). 0 when an
+ * apply would go ahead (a function may still turn out busy), else apply's
+ * error.
+ */
+int graft_apply_check(pid_t pid, const struct graft_patch *patch, const struct graft_op_opts *opts,
+		      struct graft_err *err);
 
 /*
  * Revert the patch with this id from pid. Refused (GRAFT_ERR_UNSAFE) when a

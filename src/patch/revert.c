@@ -146,12 +146,12 @@ static int revert_check_order(pid_t pid, int memfd, const struct graft_regions *
 }
 
 static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
-			 const struct graft_region *reg)
+			 struct graft_objcache *cache, const struct graft_region *reg)
 {
 	struct graft_rsys rs;
 	struct graft_err e = {0};
 
-	if (graft_rsys_begin(pid, memfd, maps, &rs, &e) < 0) {
+	if (graft_rsys_begin(pid, memfd, maps, cache, &rs, &e) < 0) {
 		graft_warn("pid %d: patch '%s' is out, but its region stays mapped: %s", (int)pid,
 			   reg->hdr->patch_id, e.msg);
 		return;
@@ -243,6 +243,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 				      .nranges = nranges,
 				      .timeout_ms = opts->timeout_ms,
 				      .commit = revert_commit,
+				      .gate = opts->gate,
 				      .ctx = &c};
 
 		r = graft_stw_run(&s, err);
@@ -257,7 +258,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	res->region_addr = mine[0]->addr;
 	res->ntargets = res->ntargets_mapped = n;
 	for (size_t k = 0; k < n; k++)
-		revert_unmap(pid, memfd, &maps, mine[k]);
+		revert_unmap(pid, memfd, &maps, opts->cache, mine[k]);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
 		graft_err_clear(err);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "patch/apply.h"
 #include "patch/stw.h"
 #include "util/log.h"
 
@@ -209,12 +210,16 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		uint64_t t_checked, t_committed;
 
 		c.busy = false;
+		if (s->gate)
+			s->gate->enter(s->gate->ctx);
 		graft_signals_hold(&sigmask);
 		boost_begin(&sched);
 		r = graft_pt_freeze(s->pid, &w, check_stopped, &c, err);
 		if (r < 0) {
 			boost_end(&sched);
 			graft_signals_release(&sigmask);
+			if (s->gate)
+				s->gate->leave(s->gate->ctx);
 			break;
 		}
 		s->nthreads = w.n;
@@ -224,6 +229,8 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		graft_pt_thaw(&w);
 		boost_end(&sched);
 		graft_signals_release(&sigmask);
+		if (s->gate)
+			s->gate->leave(s->gate->ctx);
 		graft_debug("attempt %u: %zu threads stopped and checked in %" PRIu64
 			    " us, committed in %" PRIu64 " us, let go in %" PRIu64 " us",
 			    s->attempts, w.n, (t_checked - w.stop_start_ns) / 1000,

@@ -29,6 +29,8 @@ struct graft_busy_range {
 
 typedef int (*graft_commit_fn)(void *ctx, struct graft_pt_world *w, struct graft_err *err);
 
+struct graft_stop_gate;
+
 struct graft_stw {
 	pid_t pid;
 	int memfd;
@@ -37,6 +39,7 @@ struct graft_stw {
 	uint64_t timeout_ms;
 	graft_commit_fn commit;
 	void *ctx;
+	const struct graft_stop_gate *gate; /* may be NULL */
 	/* results */
 	uint64_t stop_ns; /* stop time of the attempt that committed */
 	unsigned attempts;

@@ -152,30 +152,48 @@ static bool is_pseudo_path(const char *p)
 	return !p || p[0] != '/' || strncmp(p, "/memfd:", 7) == 0 || strncmp(p, "/dev/", 5) == 0;
 }
 
-static int object_fill(pid_t pid, struct graft_object *obj)
+#define NOT_ELF UINT64_MAX /* cached: this file is no ELF object (a locale file...) */
+
+static int object_fill(pid_t pid, struct graft_object *obj, struct graft_objcache *cache)
 {
 	_cleanup_(graft_elf_freep) struct graft_elf *e = NULL;
 	_cleanup_close_ int fd = -1;
 	uint64_t first_vaddr;
 	int r;
 
+	if (graft_objcache_get(cache, obj, &first_vaddr)) {
+		if (first_vaddr == NOT_ELF)
+			return -ENOEXEC;
+		obj->base = obj->map0_start - (first_vaddr & ~(uint64_t)0xfff);
+		return 0;
+	}
 	fd = graft_proc_open_object(pid, obj, NULL);
 	if (fd < 0)
-		return fd;
+		return fd; /* about this process (permission, gone), not the file */
 	r = graft_elf_open_fd(fd, obj->path, &e, NULL);
-	if (r < 0)
+	if (r == 0)
+		r = graft_elf_first_load_vaddr(e, &first_vaddr);
+	if (r < 0) {
+		obj->build_id_len = 0;
+		graft_objcache_put(cache, obj, NOT_ELF);
 		return r;
-	r = graft_elf_first_load_vaddr(e, &first_vaddr);
-	if (r < 0)
-		return r;
+	}
 	obj->base = obj->map0_start - (first_vaddr & ~(uint64_t)0xfff);
 	r = graft_elf_build_id(e, obj->build_id, sizeof(obj->build_id));
 	obj->build_id_len = r > 0 ? (size_t)r : 0;
+	graft_objcache_put(cache, obj, first_vaddr);
 	return 0;
 }
 
 int graft_proc_objects(pid_t pid, const struct graft_maps *maps, struct graft_objects *out,
 		       struct graft_err *err)
+{
+	return graft_proc_objects_cached(pid, maps, NULL, out, err);
+}
+
+int graft_proc_objects_cached(pid_t pid, const struct graft_maps *maps,
+			      struct graft_objcache *cache, struct graft_objects *out,
+			      struct graft_err *err)
 {
 	struct graft_objects o = {0};
 	size_t cap = 0;
@@ -218,7 +236,7 @@ int graft_proc_objects(pid_t pid, const struct graft_maps *maps, struct graft_ob
 		obj->hi = m->end;
 		obj->map0_start = m->start;
 		obj->map0_end = m->end;
-		if (object_fill(pid, obj) < 0) {
+		if (object_fill(pid, obj, cache) < 0) {
 			free(obj->path);
 			continue;
 		}

@@ -78,4 +78,62 @@ int graft_proc_start_time(pid_t pid, uint64_t *ticks);
 /* Format a build-id as lowercase hex into buf (2*len+1 bytes). */
 void graft_hex(const uint8_t *b, size_t len, char *buf);
 
+/* --- the host's processes (proc/host.c) ----------------------------------- */
+
+/* Every pid in /proc, ascending. */
+int graft_proc_list(pid_t **out, size_t *n, struct graft_err *err);
+
+/* What /proc/PID/status says that decides whether graft can work on it. */
+struct graft_proc_status {
+	pid_t pid;
+	char comm[64];
+	char state;	 /* R S D T t Z X I ... */
+	uid_t uid, euid; /* real, effective */
+	pid_t tracer;
+	unsigned threads;
+	int seccomp; /* 0 none, 1 strict, 2 filter */
+	unsigned seccomp_filters;
+	bool kthread;
+};
+int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft_err *err);
+
+/*
+ * Build-ids and load offsets of files by (device, inode), for one walk over
+ * many processes; thread-safe. NULL is a valid, empty cache.
+ */
+struct graft_objcache;
+int graft_objcache_new(struct graft_objcache **out);
+void graft_objcache_free(struct graft_objcache *c);
+static inline void graft_objcache_freep(struct graft_objcache **c)
+{
+	graft_objcache_free(*c);
+}
+bool graft_objcache_get(struct graft_objcache *c, struct graft_object *obj, uint64_t *first_vaddr);
+void graft_objcache_put(struct graft_objcache *c, const struct graft_object *obj,
+			uint64_t first_vaddr);
+/*
+ * Small facts a layer learned about one file-backed mapping (the same file
+ * part, mapped the same size, in any process), under a tag it picks: e.g.
+ * where in a library's code a byte pattern is. Values up to
+ * GRAFT_OBJCACHE_FACT_MAX bytes; a caller checks a fact before relying on it.
+ */
+#define GRAFT_OBJCACHE_FACT_MAX 64
+bool graft_objcache_fact_get(struct graft_objcache *c, uint32_t tag, const struct graft_map *m,
+			     void *value, size_t len);
+void graft_objcache_fact_put(struct graft_objcache *c, uint32_t tag, const struct graft_map *m,
+			     const void *value, size_t len);
+/* graft_proc_objects, asking the cache before opening a file. */
+int graft_proc_objects_cached(pid_t pid, const struct graft_maps *maps,
+			      struct graft_objcache *cache, struct graft_objects *out,
+			      struct graft_err *err);
+
+/* Is the file an object was mapped from still the one at its path? */
+enum graft_disk_state {
+	GRAFT_DISK_SAME,
+	GRAFT_DISK_DELETED,  /* unlinked, nothing at its path */
+	GRAFT_DISK_REPLACED, /* another file at its path (an upgrade) */
+	GRAFT_DISK_UNKNOWN,  /* cannot tell */
+};
+enum graft_disk_state graft_proc_object_on_disk(pid_t pid, const struct graft_object *obj);
+
 #endif

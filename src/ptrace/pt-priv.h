@@ -22,7 +22,9 @@ void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
 /* rframe.c: the signal frame that brings a borrowed thread home */
 struct graft_rsys;
 struct graft_maps;
-void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps);
+struct graft_objcache;
+void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps,
+		    struct graft_objcache *cache);
 int pt_rframe_snapshot(struct graft_rsys *rs);
 int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out);
 

@@ -102,10 +102,11 @@ struct graft_rsys {
 
 /*
  * Stop one thread of pid (the main thread when alive) for remote calls.
- * Other threads keep running.
+ * Other threads keep running. cache (may be NULL) remembers where in a
+ * library the code graft borrows is, for the next process mapping it.
  */
-int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct graft_rsys *rs,
-		     struct graft_err *err);
+int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
+		     struct graft_objcache *cache, struct graft_rsys *rs, struct graft_err *err);
 /* Run syscall nr with up to six arguments; *ret gets the raw result. */
 int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], int64_t *ret,
 		       struct graft_err *err);
@@ -128,5 +129,12 @@ int graft_rsys_close(struct graft_rsys *rs, int fd, struct graft_err *err);
 /* memfd_create(name, flags) in the target; returns the target's fd. */
 int graft_rsys_memfd_create(struct graft_rsys *rs, const char *name, unsigned int flags,
 			    struct graft_err *err);
+
+/*
+ * Would the seccomp filters of tid (stopped by us) let every system call
+ * graft runs through? GRAFT_ERR_UNSAFE naming the call and the action when
+ * not (ptrace/seccomp.c). graft_rsys_begin checks it before any call.
+ */
+int graft_seccomp_check(pid_t tid, struct graft_err *err);
 
 #endif

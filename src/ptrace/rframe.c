@@ -87,43 +87,76 @@ struct pattern {
 
 #define CHUNK (256u << 10)
 
-/* Find each pattern (first hit) in the executable mappings of the target. */
-static void scan_patterns(int memfd, const struct graft_maps *maps, struct pattern *pats, size_t n)
+#define GADGET_FACT  0x67616467u /* "gadg": pattern offsets in one mapping */
+#define PATTERNS_MAX 4
+
+/* Every pattern's first offset in mapping m (+1; 0 when absent), by reading all of it. */
+static void scan_mapping(int memfd, const struct graft_map *m, uint8_t *buf,
+			 const struct pattern *pats, size_t n, uint64_t *off, size_t *scanned)
 {
-	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
-	size_t left = n, scanned = 0;
+	for (uint64_t a = m->start; a < m->end && *scanned < (64u << 20); a += CHUNK - 16) {
+		size_t len = m->end - a < CHUNK ? m->end - a : CHUNK;
+		ssize_t got = pread(memfd, buf, len, (off_t)a);
 
-	if (!buf)
-		return;
-	for (size_t i = 0; i < maps->n && left; i++) {
-		const struct graft_map *m = &maps->v[i];
+		if (got < 16)
+			break;
+		*scanned += (size_t)got;
+		for (size_t k = 0; k < n; k++) {
+			const uint8_t *p;
 
-		if (!m->x || !m->path || m->path[0] != '/')
-			continue;
-		for (uint64_t a = m->start; a < m->end && left && scanned < (64u << 20);
-		     a += CHUNK - 16) {
-			size_t len = m->end - a < CHUNK ? m->end - a : CHUNK;
-			ssize_t got = pread(memfd, buf, len, (off_t)a);
-
-			if (got < 16)
-				break;
-			scanned += (size_t)got;
-			for (size_t k = 0; k < n; k++) {
-				const uint8_t *p;
-
-				if (*pats[k].found)
-					continue;
-				p = memmem(buf, (size_t)got, pats[k].bytes, pats[k].len);
-				if (p) {
-					*pats[k].found = a + (uint64_t)(p - buf);
-					left--;
-				}
-			}
+			if (off[k])
+				continue;
+			p = memmem(buf, (size_t)got, pats[k].bytes, pats[k].len);
+			if (p)
+				off[k] = a + (uint64_t)(p - buf) - m->start + 1;
 		}
 	}
 }
 
-void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps)
+/*
+ * Find each pattern (any hit) in the executable file mappings of the
+ * target. What one process's libc holds, every process mapping the same
+ * part of the same file holds at the same offset: the cache keeps it, and
+ * the bytes are read back before a cached offset is used.
+ */
+static void scan_patterns(int memfd, const struct graft_maps *maps, struct graft_objcache *cache,
+			  struct pattern *pats, size_t n)
+{
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
+	size_t left = n, scanned = 0;
+
+	if (!buf || n > PATTERNS_MAX)
+		return;
+	for (size_t i = 0; i < maps->n && left; i++) {
+		const struct graft_map *m = &maps->v[i];
+		uint64_t off[PATTERNS_MAX] = {0};
+		bool cached;
+
+		if (!m->x || !m->path || m->path[0] != '/')
+			continue;
+		cached = graft_objcache_fact_get(cache, GADGET_FACT, m, off, sizeof(off));
+		if (!cached) {
+			scan_mapping(memfd, m, buf, pats, n, off, &scanned);
+			graft_objcache_fact_put(cache, GADGET_FACT, m, off, sizeof(off));
+		}
+		for (size_t k = 0; k < n; k++) {
+			uint8_t check[16];
+			uint64_t at = m->start + off[k] - 1;
+
+			if (*pats[k].found || !off[k])
+				continue;
+			if (cached &&
+			    (pread(memfd, check, pats[k].len, (off_t)at) != (ssize_t)pats[k].len ||
+			     memcmp(check, pats[k].bytes, pats[k].len) != 0))
+				continue; /* not what the cache said: this process gets no frame */
+			*pats[k].found = at;
+			left--;
+		}
+	}
+}
+
+void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps,
+		    struct graft_objcache *cache)
 {
 	uint64_t plain = 0, glibc = 0, r_glibc = 0, r_musl = 0;
 	struct pattern pats[] = {
@@ -133,7 +166,7 @@ void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps)
 		{pat_restorer_musl, sizeof(pat_restorer_musl), &r_musl},
 	};
 
-	scan_patterns(rs->memfd, maps, pats, GRAFT_ARRAY_SIZE(pats));
+	scan_patterns(rs->memfd, maps, cache, pats, GRAFT_ARRAY_SIZE(pats));
 	free(rs->stacks);
 	rs->nstacks = 0;
 	rs->stacks = calloc(maps->n ? maps->n : 1, sizeof(*rs->stacks));

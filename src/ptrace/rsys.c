@@ -119,20 +119,46 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 	return 0;
 }
 
-int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct graft_rsys *rs,
-		     struct graft_err *err)
+/*
+ * Under seccomp, graft's calls go through the thread's filters: strict mode
+ * kills on any of them, a filter is read and evaluated (ptrace/seccomp.c).
+ */
+static int rsys_seccomp_allows(struct graft_rsys *rs, struct graft_err *err)
+{
+	struct graft_proc_status st;
+
+	if (graft_proc_status_read(rs->tid, &st, NULL) < 0 || st.seccomp == 0)
+		return 0;
+	if (st.seccomp == 1)
+		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EPERM,
+				      "pid %d runs in seccomp strict mode: graft's system calls "
+				      "would kill it",
+				      (int)rs->pid);
+	return graft_seccomp_check(rs->tid, err);
+}
+
+int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
+		     struct graft_objcache *cache, struct graft_rsys *rs, struct graft_err *err)
 {
 	int r;
 
 	memset(rs, 0, sizeof(*rs));
 	rs->pid = pid;
 	rs->memfd = memfd;
-	if (find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0)
-		return graft_err_set(err, -ENOENT, "no syscall instruction found in process %d",
-				     (int)pid);
+	/* while the target runs: the code graft borrows, and where frames may go */
+	pt_rframe_find(rs, maps, cache);
+	/* the way-home gadget starts with a syscall instruction: no second scan */
+	rs->syscall_insn = rs->ret_gadget;
+	if (!rs->syscall_insn && find_syscall_insn(memfd, maps, &rs->syscall_insn) < 0) {
+		r = graft_err_set(err, -ENOENT, "no syscall instruction found in process %d",
+				  (int)pid);
+		goto fail;
+	}
 	rs->tid = pick_thread(pid);
-	if (rs->tid <= 0)
-		return graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
+	if (rs->tid <= 0) {
+		r = graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
+		goto fail;
+	}
 	graft_signals_hold(&rs->sigmask);
 	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		char why[128];
@@ -140,15 +166,21 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps, struct
 
 		graft_signals_release(&rs->sigmask);
 		pt_seize_failure(rs->tid, e, why, sizeof(why));
-		return graft_err_set(err, -e, "cannot attach to pid %d: %s", (int)pid, why);
+		r = graft_err_set(err, -e, "cannot attach to pid %d: %s", (int)pid, why);
+		goto fail;
 	}
 	rs->attached = true;
-	/* from here on graft_rsys_end frees what this allocates */
-	pt_rframe_find(rs, maps);
+	/* from here on graft_rsys_end frees what was allocated */
 	rs->stop_start_ns = graft_now_ns();
 	r = rsys_stop(rs, err);
+	if (r == 0)
+		r = rsys_seccomp_allows(rs, err);
 	if (r < 0)
 		graft_rsys_end(rs);
+	return r;
+fail:
+	free(rs->stacks);
+	rs->stacks = NULL;
 	return r;
 }
 

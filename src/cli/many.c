@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * apply and revert over many processes: 'graft apply PATCH... --all' (or
+ * --exe, --user, several --pid) and 'graft revert ID --all'.
+ *
+ * First a quick serial pass picks the processes: /proc/PID/status for the
+ * filters, maps, and build-ids from a cache shared by the whole pass (a
+ * host's processes map the same few libraries). Then the workers
+ * (cli/host.c) take one process each: recover what a dead graft left in it,
+ * log the attempt, apply every patch meant for it in one all-or-nothing
+ * batch (or revert), log the outcome, print its line. Each process is
+ * stopped only for its own apply; the others run meanwhile.
+ *
+ * Words: APPLIED, ALREADY (it was in), SKIPPED (graft changed nothing:
+ * another tracer, a seccomp filter, another build, the process exited...),
+ * FAILED (an attempt was made and rolled back: busy until the timeout, an
+ * error). Exit code: 0 when every process that needed it got it, 2 when
+ * some were refused as unsafe, 1 on errors, 3 when there was nothing to do.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/host.h"
+#include "cli/many.h"
+#include "patch/apply.h"
+#include "patch/region.h"
+
+enum outcome { OUT_DONE, OUT_ALREADY, OUT_SKIPPED, OUT_FAILED, OUT_N };
+
+struct item {
+	pid_t pid;
+	char comm[64];
+	size_t *pidx; /* apply: the patches whose targets it maps */
+	size_t np;
+	bool has_regions;
+	int code;
+	enum outcome out;
+	uint64_t stop_ns;
+};
+
+struct many {
+	struct many_args *a;
+	bool revert;
+	struct item *items;
+	size_t n, cap;
+	struct graft_objcache *cache; /* build-ids of files, for the whole run */
+	/* at most one stopped process per CPU (patch/apply.h: graft_stop_gate) */
+	struct graft_stop_gate gate;
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	unsigned stopped, max_stopped;
+	atomic_size_t count[OUT_N];
+	json_t *results;
+};
+
+static const char *const words[2][OUT_N] = {
+	{"APPLIED", "ALREADY", "SKIPPED", "FAILED"},
+	{"REVERTED", "NOT APPLIED", "SKIPPED", "FAILED"},
+};
+
+/* --- choosing ----------------------------------------------------------------- */
+
+static bool maps_region_of(const struct graft_maps *maps, const char *id, bool *any)
+{
+	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
+	size_t idl = id ? strlen(id) : 0;
+	bool found = false;
+
+	*any = false;
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *p = maps->v[i].path;
+
+		if (!p || strncmp(p, pfx, sizeof(pfx) - 1) != 0)
+			continue;
+		*any = true;
+		p += sizeof(pfx) - 1;
+		if (id && !strncmp(p, id, idl) && (p[idl] == '\0' || p[idl] == ' '))
+			found = true;
+	}
+	return found;
+}
+
+static bool object_is_target(const struct graft_object *o, const struct graft_patch *p)
+{
+	for (size_t k = 0; k < p->ntargets; k++)
+		if (o->build_id_len == p->targets[k].build_id_len &&
+		    !memcmp(o->build_id, p->targets[k].build_id, o->build_id_len))
+			return true;
+	return false;
+}
+
+/* Does pid need work? Fills it->pidx for apply. */
+static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct item *it)
+{
+	const struct cli_patches *ps = m->a->patches;
+	struct graft_maps maps = {0};
+	struct graft_objects objs = {0};
+	struct graft_proc_status st;
+	int r = 0;
+
+	memset(it, 0, sizeof(*it));
+	it->pid = pid;
+	if (graft_proc_status_read(pid, &st, NULL) < 0 || st.kthread ||
+	    !cli_select_match(&m->a->sel, pid, &st))
+		return 0;
+	(void)snprintf(it->comm, sizeof(it->comm), "%s", st.comm);
+	if (graft_proc_read_maps(pid, &maps, NULL) < 0)
+		return 0; /* gone, a zombie, or not ours to read: nothing of it to patch */
+	if (m->revert) {
+		r = maps_region_of(&maps, m->a->id, &it->has_regions);
+		goto out;
+	}
+	(void)maps_region_of(&maps, NULL, &it->has_regions);
+	if (graft_proc_objects_cached(pid, &maps, cache, &objs, NULL) < 0)
+		goto out;
+	it->pidx = calloc(ps->n, sizeof(*it->pidx));
+	if (!it->pidx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < ps->n; k++)
+		for (size_t i = 0; i < objs.n; i++)
+			if (object_is_target(&objs.v[i], ps->v[k])) {
+				it->pidx[it->np++] = k;
+				break;
+			}
+	r = it->np > 0;
+	if (!r) {
+		free(it->pidx);
+		it->pidx = NULL;
+	}
+out:
+	graft_objects_free(&objs);
+	graft_maps_free(&maps);
+	return r;
+}
+
+static int choose(struct many *m)
+{
+	_cleanup_free_ pid_t *all = NULL;
+	const pid_t *pids = m->a->pids;
+	size_t npids = m->a->npids;
+	struct graft_err err = {0};
+
+	if (!npids) {
+		if (graft_proc_list(&all, &npids, &err) < 0)
+			return cli_fail(&err, "cannot list processes");
+		pids = all;
+	}
+	/*
+	 * While a file is mapped its inode is not reused, so (device, inode)
+	 * names the same build for the pick and for the workers.
+	 */
+	if (graft_objcache_new(&m->cache) < 0)
+		return EXIT_ERROR;
+	m->a->o.cache = m->cache;
+	for (size_t i = 0; i < npids; i++) {
+		struct item it;
+		int r;
+
+		if (pids[i] == getpid())
+			continue;
+		r = pick(m, pids[i], m->cache, &it);
+		if (r < 0) {
+			cli_error("out of memory");
+			return EXIT_ERROR;
+		}
+		if (r == 0 && !m->a->npids)
+			continue;
+		if (graft_grow((void **)&m->items, &m->cap, m->n + 1, sizeof(*m->items)) < 0) {
+			free(it.pidx);
+			cli_error("out of memory");
+			return EXIT_ERROR;
+		}
+		if (r == 0)
+			it.np = 0; /* an explicit --pid that needs nothing: reported */
+		m->items[m->n++] = it;
+	}
+	return EXIT_DONE;
+}
+
+/* --- one process ---------------------------------------------------------------- */
+
+static void finish(struct many *m, struct item *it, enum outcome out, int code, json_t *j)
+{
+	it->out = out;
+	it->code = code;
+	atomic_fetch_add(&m->count[out], 1);
+	if (m->a->json) {
+		json_object_set_new(j, "pid", json_integer(it->pid));
+		json_object_set_new(j, "comm", json_string(it->comm));
+		json_object_set_new(j, "result", json_string(words[m->revert][out]));
+		cli_job_lock();
+		json_array_append_new(m->results, j);
+		cli_job_unlock();
+	} else {
+		json_decref(j);
+	}
+}
+
+/* What a dead graft left in this process goes first; says what it did. */
+static void recover_first(struct many *m, struct item *it, json_t *j)
+{
+	struct graft_recover_result rec = {0};
+	json_t *arr = json_array();
+
+	if (!it->has_regions) {
+		json_decref(arr);
+		return;
+	}
+	(void)cli_recover_pid(it->pid, &m->a->o, m->a->audit, true, arr, true, &rec);
+	for (size_t i = 0; i < rec.n && !m->a->json; i++)
+		cli_job_print("pid %d (%s): RECOVERED %s of '%s'\n", (int)it->pid, it->comm,
+			      rec.items[i].was_apply ? "rolled back an interrupted apply"
+						     : "completed an interrupted revert",
+			      rec.items[i].patch_id);
+	if (json_array_size(arr))
+		json_object_set(j, "recovered", arr);
+	json_decref(arr);
+}
+
+static const char *audit_result(int code, bool revert)
+{
+	switch (code) {
+	case EXIT_DONE:
+		return revert ? "reverted" : "applied";
+	case EXIT_NOTHING:
+		return revert ? "not-applied" : "already";
+	case EXIT_UNSAFE:
+		return "refused";
+	default:
+		return "failed";
+	}
+}
+
+static void apply_job(void *ctx, size_t idx)
+{
+	struct many *m = ctx;
+	struct item *it = &m->items[idx];
+	const struct cli_patches *ps = m->a->patches;
+	const struct graft_patch *batch[MANY_BATCH_MAX];
+	struct graft_audit_event ev[MANY_BATCH_MAX];
+	bool already[MANY_BATCH_MAX] = {false}, logged[MANY_BATCH_MAX] = {false};
+	struct graft_op_result res = {0};
+	struct graft_err err = {0};
+	size_t n = it->np; /* at most MANY_BATCH_MAX: cmd_apply refuses more files */
+	char ids[512] = "", done_ids[512] = "", old_ids[512] = "";
+	json_t *j = json_object(), *jdone = json_array(), *jold = json_array();
+	enum outcome out;
+	int code = EXIT_DONE, r;
+
+	if (it->np == 0) {
+		(void)graft_err_set(&err, -ENOENT, "it maps none of the patches' targets");
+		code = EXIT_NOTHING;
+		out = OUT_SKIPPED;
+		goto report;
+	}
+	recover_first(m, it, j);
+	for (size_t k = 0; k < n; k++) {
+		batch[k] = ps->v[it->pidx[k]];
+		if (cli_audit_begin(&m->a->audit[it->pidx[k]], &ev[k], "apply", batch[k]->id,
+				    it->pid, true) != EXIT_DONE) {
+			(void)graft_err_set(&err, -EIO, "the attempt cannot be logged");
+			code = EXIT_ERROR;
+			out = OUT_SKIPPED;
+			goto log;
+		}
+		logged[k] = true;
+	}
+	r = graft_apply_batch(it->pid, batch, n, &m->a->o, &res, already, &err);
+	if (r == 0) {
+		out = OUT_DONE;
+	} else if (err.kind == GRAFT_ERR_NOOP && err.code == -EEXIST) {
+		out = OUT_ALREADY;
+		code = EXIT_NOTHING;
+	} else {
+		code = cli_exit_for(&err);
+		out = res.touched ? OUT_FAILED : OUT_SKIPPED;
+		if (err.code == -ESRCH)
+			code = EXIT_DONE; /* it exited: nothing left to patch */
+	}
+log:
+	for (size_t k = 0; k < n; k++) {
+		int ck = already[k] ? EXIT_NOTHING : r == 0 ? EXIT_DONE : cli_exit_for(&err);
+		char *list = already[k] ? old_ids : done_ids;
+
+		if (logged[k])
+			cli_audit_end(&m->a->audit[it->pidx[k]], &ev[k], audit_result(ck, false),
+				      ck, already[k] ? 0 : res.stop_ns,
+				      ck == EXIT_DONE || ck == EXIT_NOTHING ? NULL : err.msg);
+		(void)snprintf(list + strlen(list), sizeof(done_ids) - strlen(list), "%s'%s'",
+			       list[0] ? ", " : "", batch[k]->id);
+		(void)snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s'%s'",
+			       ids[0] ? ", " : "", batch[k]->id);
+		json_array_append_new(already[k] ? jold : jdone, json_string(batch[k]->id));
+	}
+report:
+	it->stop_ns = res.stop_ns;
+	if (!m->a->json) {
+		if (out == OUT_DONE)
+			cli_job_print("pid %d (%s): APPLIED %s (%zu function%s), stopped %.3f "
+				      "ms%s%s\n",
+				      (int)it->pid, it->comm, done_ids, res.nfuncs,
+				      res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6,
+				      old_ids[0] ? "; already in: " : "", old_ids);
+		else if (out == OUT_ALREADY)
+			cli_job_print("pid %d (%s): ALREADY %s\n", (int)it->pid, it->comm, ids);
+		else
+			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm, words[0][out],
+				      err.msg);
+	}
+	if (out == OUT_DONE) {
+		json_object_set_new(j, "patches", jdone);
+		json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
+		json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
+		json_object_set_new(j, "threads", json_integer((json_int_t)res.nthreads));
+	} else {
+		json_object_set_new(j, "patches", json_incref(jdone));
+		json_decref(jdone);
+		if (out != OUT_ALREADY)
+			json_object_set_new(j, "error", json_string(err.msg));
+	}
+	json_object_set_new(j, "already", jold);
+	finish(m, it, out, code, j);
+}
+
+static void revert_job(void *ctx, size_t idx)
+{
+	struct many *m = ctx;
+	struct item *it = &m->items[idx];
+	struct graft_op_result res = {0};
+	struct graft_recover_result rec = {0};
+	struct graft_audit_event ev;
+	struct graft_err err = {0};
+	json_t *j = json_object(), *arr = json_array();
+	enum outcome out = OUT_DONE;
+	int code;
+
+	(void)cli_recover_pid(it->pid, &m->a->o, m->a->audit, true, arr, true, &rec);
+	json_decref(arr);
+	for (size_t i = 0; i < rec.n; i++)
+		if (!strcmp(rec.items[i].patch_id, m->a->id)) {
+			/* the interrupted attempt of this very patch is out now */
+			if (!m->a->json)
+				cli_job_print("pid %d (%s): REVERTED '%s' (an interrupted attempt, "
+					      "rolled back)\n",
+					      (int)it->pid, it->comm, m->a->id);
+			json_object_set_new(j, "recovered", json_true());
+			finish(m, it, OUT_DONE, EXIT_DONE, j);
+			return;
+		}
+	code = cli_audit_begin(m->a->audit, &ev, "revert", m->a->id, it->pid, false);
+	if (code != EXIT_DONE) {
+		(void)graft_err_set(&err, -EIO, "the attempt cannot be logged");
+		out = OUT_SKIPPED;
+	} else {
+		if (graft_revert(it->pid, m->a->id, &m->a->o, &res, &err) < 0) {
+			code = cli_exit_for(&err);
+			/* a stop attempted means graft was at work in it */
+			out = code == EXIT_NOTHING ? OUT_ALREADY
+			      : res.attempts	   ? OUT_FAILED
+						   : OUT_SKIPPED;
+			if (err.code == -ESRCH)
+				code = EXIT_DONE;
+		}
+		cli_audit_end(m->a->audit, &ev, audit_result(code, true), code, res.stop_ns,
+			      out == OUT_DONE ? NULL : err.msg);
+	}
+	if (!m->a->json) {
+		if (out == OUT_DONE)
+			cli_job_print("pid %d (%s): REVERTED '%s' (%zu function%s), stopped %.3f "
+				      "ms\n",
+				      (int)it->pid, it->comm, m->a->id, res.nfuncs,
+				      res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6);
+		else
+			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm, words[1][out],
+				      err.msg);
+	}
+	if (out == OUT_DONE) {
+		json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
+		json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
+	} else {
+		json_object_set_new(j, "error", json_string(err.msg));
+	}
+	it->stop_ns = res.stop_ns;
+	finish(m, it, out, code, j);
+}
+
+static void gate_enter(void *ctx)
+{
+	struct many *m = ctx;
+
+	(void)pthread_mutex_lock(&m->gate_lock);
+	while (m->stopped >= m->max_stopped)
+		(void)pthread_cond_wait(&m->gate_cond, &m->gate_lock);
+	m->stopped++;
+	(void)pthread_mutex_unlock(&m->gate_lock);
+}
+
+static void gate_leave(void *ctx)
+{
+	struct many *m = ctx;
+
+	(void)pthread_mutex_lock(&m->gate_lock);
+	m->stopped--;
+	(void)pthread_cond_signal(&m->gate_cond);
+	(void)pthread_mutex_unlock(&m->gate_lock);
+}
+
+/* --- the run ---------------------------------------------------------------------- */
+
+static void progress(void *ctx, size_t done, size_t n, bool final)
+{
+	struct many *m = ctx;
+
+	(void) final;
+	fprintf(stderr, "\r\033[K[%zu/%zu] %zu %s, %zu %s, %zu skipped, %zu failed", done, n,
+		atomic_load(&m->count[OUT_DONE]), m->revert ? "reverted" : "applied",
+		atomic_load(&m->count[OUT_ALREADY]), m->revert ? "not applied" : "already",
+		atomic_load(&m->count[OUT_SKIPPED]), atomic_load(&m->count[OUT_FAILED]));
+}
+
+static int run(struct many *m)
+{
+	uint64_t t0 = graft_now_ns(), longest = 0;
+	size_t attempted = 0;
+	int rc, sig, worst = EXIT_DONE;
+	bool any_work = false;
+
+	if ((rc = choose(m)) != EXIT_DONE)
+		return rc;
+	if (m->n == 0) {
+		if (m->revert)
+			cli_error("no process carries patch '%s'", m->a->id);
+		else
+			cli_error("no process%s maps an object %s",
+				  m->a->sel.exe || m->a->sel.user ? " of those selected" : "",
+				  m->a->patches->n == 1 ? "the patch is for"
+							: "any of the patches are for");
+		if (m->a->json)
+			cli_json_print(
+				json_pack("{s:[], s:{s:i}}", "results", "summary", "processes", 0));
+		return EXIT_NOTHING;
+	}
+	m->results = json_array();
+	sig = cli_run_jobs(m->n, m->a->jobs, m->revert ? revert_job : apply_job, m, progress,
+			   &attempted);
+	for (size_t i = 0; i < attempted && i < m->n; i++) {
+		const struct item *it = &m->items[i];
+
+		if (it->stop_ns > longest)
+			longest = it->stop_ns;
+		any_work |= it->out == OUT_DONE || it->out == OUT_FAILED;
+		if (it->code != EXIT_NOTHING)
+			worst = cli_worse(worst, it->code);
+	}
+	if (!any_work && worst == EXIT_DONE)
+		worst = EXIT_NOTHING;
+	if (sig) {
+		cli_error("interrupted by signal %d: %zu of %zu processes not attempted", sig,
+			  m->n - attempted, m->n);
+		worst = EXIT_ERROR;
+	}
+	{
+		double secs = (double)(graft_now_ns() - t0) / 1e9;
+		size_t c[OUT_N];
+
+		for (int k = 0; k < OUT_N; k++)
+			c[k] = atomic_load(&m->count[k]);
+		if (m->a->json)
+			cli_json_print(json_pack(
+				"{s:O, s:{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:i}}", "results",
+				m->results, "summary", "processes", (json_int_t)m->n,
+				m->revert ? "reverted" : "applied", (json_int_t)c[OUT_DONE],
+				m->revert ? "not_applied" : "already", (json_int_t)c[OUT_ALREADY],
+				"skipped", (json_int_t)c[OUT_SKIPPED], "failed",
+				(json_int_t)c[OUT_FAILED], "seconds", secs, "longest_stop_ms",
+				longest / 1e6, "jobs", (int)m->a->jobs));
+		else
+			printf("summary: %zu %s, %zu %s, %zu skipped, %zu failed, of %zu "
+			       "process%s in %.2f s (%u workers); longest stop %.3f ms\n",
+			       c[OUT_DONE], m->revert ? "reverted" : "applied", c[OUT_ALREADY],
+			       m->revert ? "not applied" : "already", c[OUT_SKIPPED], c[OUT_FAILED],
+			       m->n, m->n == 1 ? "" : "es", secs, m->a->jobs, longest / 1e6);
+	}
+	json_decref(m->results);
+	return worst;
+}
+
+static int many_run(struct many_args *a, bool revert)
+{
+	struct many m = {.a = a, .revert = revert};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc;
+
+	if (!a->jobs)
+		a->jobs = cli_default_jobs();
+	m.max_stopped = ncpu > 1 ? (unsigned)ncpu : 1;
+	m.gate = (struct graft_stop_gate){gate_enter, gate_leave, &m};
+	(void)pthread_mutex_init(&m.gate_lock, NULL);
+	(void)pthread_cond_init(&m.gate_cond, NULL);
+	a->o.gate = &m.gate;
+	rc = run(&m);
+	for (size_t i = 0; i < m.n; i++)
+		free(m.items[i].pidx);
+	free(m.items);
+	graft_objcache_free(m.cache);
+	(void)pthread_cond_destroy(&m.gate_cond);
+	(void)pthread_mutex_destroy(&m.gate_lock);
+	a->o.gate = NULL;
+	return rc;
+}
+
+int cli_apply_many(struct many_args *a)
+{
+	return many_run(a, false);
+}
+
+int cli_revert_many(struct many_args *a)
+{
+	return many_run(a, true);
+}

@@ -1,0 +1,152 @@
+#!/bin/bash
+# Host-wide apply and revert: 'graft apply PATCH... --all' over 200 victims
+# (every one checked), --exe and --user choosing processes, two patch files
+# going into each process all or nothing, ALREADY on a second run, revert
+# ID --all, JSON, the audit log, and a TERM in the middle of a run leaving
+# every process wholly patched or wholly not.
+. "$(dirname "$0")/lib.sh"
+
+N=200
+chmod 755 "$T" # victims run as nobody too
+gcc -O2 -g -fPIC -shared -o "$T/libhost.so" "$HERE/host/lib.c" || fail "compile lib"
+gcc -O2 -g -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
+	fail "compile victim"
+mkdir -p "$T/copy" && cp "$T/victim" "$T/copy/victim"
+patch_cc "$T/fix-exe.o" "$HERE/host/fix-exe.c"
+patch_cc "$T/fix-lib.o" "$HERE/host/fix-lib.c"
+printf 'id fix-exe\ntarget victim\nobject fix-exe.o\nreplace answer answer_v2\n' >"$T/me"
+printf 'id fix-lib\ntarget libhost.so\nobject fix-lib.o\nreplace lib_answer lib_answer_v2\n' >"$T/ml"
+run_graft 0 pack "$T/me" -o "$T/fix-exe.graft"
+run_graft 0 pack "$T/ml" -o "$T/fix-lib.graft"
+
+mkdir -m 777 "$T/out"
+PIDS=()
+spawn() { # spawn [RUNNER...] BINARY
+	"$@" "$T/out" &
+	VPID[v$!]=$!
+	PIDS+=($!)
+}
+for _ in $(seq $N); do spawn "$T/victim"; done
+for _ in 1 2 3; do spawn setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/victim"; done
+for _ in 1 2; do spawn "$T/copy/victim"; done
+ALL=${#PIDS[@]}
+for _ in $(seq 200); do
+	[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge "$ALL" ] && break
+	sleep 0.05
+done
+[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge "$ALL" ] ||
+	fail "victims did not start"
+NOBODY=("${PIDS[@]:N:3}")
+COPY=("${PIDS[@]:N+3:2}")
+
+# ask every victim again; answers PID WANT lines for those that differ
+answers() {
+	rm -f "$T"/out/[0-9]*
+	kill -USR1 "${PIDS[@]}" || fail "a victim died"
+	for _ in $(seq 200); do
+		[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge "$ALL" ] &&
+			break
+		sleep 0.05
+	done
+}
+# expect_answers WANT [PID WANT]...: every victim answers WANT, except those named
+expect_answers() {
+	local want=$1 bad=0
+	declare -A except=()
+	shift
+	while [ $# -gt 0 ]; do
+		except[$1]=$2
+		shift 2
+	done
+	answers
+	for p in "${PIDS[@]}"; do
+		local w=${except[$p]:-$want} got
+		got=$(cat "$T/out/$p" 2>/dev/null)
+		[ "$got" = "$w" ] || { echo "pid $p answers '$got', want '$w'" >&2; bad=$((bad + 1)); }
+	done
+	[ $bad = 0 ] || fail "$bad victims answer wrong"
+}
+expect_answers "1 10"
+
+# --exe: the copy runs the same build under another path: only those two
+run_graft 0 apply "$T/fix-exe.graft" --exe "$T/copy/victim"
+expect_eq "exe lines" "$(grep -c ': APPLIED ' <<<"$OUT")" 2
+expect_in "exe summary" "$OUT" "^summary: 2 applied, 0 already, 0 skipped, 0 failed, of 2 processes"
+# --user: the three of nobody
+run_graft 0 apply "$T/fix-exe.graft" --user nobody
+expect_eq "user lines" "$(grep -c ': APPLIED ' <<<"$OUT")" 3
+args=()
+for p in "${COPY[@]}" "${NOBODY[@]}"; do args+=("$p" "2 10"); done
+expect_answers "1 10" "${args[@]}"
+
+# both patches, every process: all or nothing each, in one stop; the five
+# that have fix-exe get fix-lib beside it
+run_graft 0 apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all
+expect_in "summary" "$OUT" "^summary: $ALL applied, 0 already, 0 skipped, 0 failed, of $ALL processes in [0-9.]+ s"
+expect_eq "both in one" "$(grep -cE "APPLIED 'fix-exe', 'fix-lib' \(2 functions\), stopped [0-9.]+ ms$" <<<"$OUT")" $N
+expect_eq "lib beside" "$(grep -cE "APPLIED 'fix-lib' \(1 function\), stopped [0-9.]+ ms; already in: 'fix-exe'$" <<<"$OUT")" 5
+expect_answers "2 20"
+for p in "${PIDS[@]:0:5}" "${NOBODY[0]}"; do
+	tr=$(awk '/^TracerPid:/{print $2}' "/proc/$p/status")
+	st=$(awk '/^State:/{print $2}' "/proc/$p/status")
+	[ "$tr" = 0 ] && [ "$st" != T ] && [ "$st" != t ] || fail "pid $p left traced or stopped"
+done
+
+# again: nothing to do
+run_graft 3 apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all
+expect_in "already" "$OUT" "^summary: 0 applied, $ALL already, 0 skipped, 0 failed"
+run_graft 0 status --json
+expect_eq "status sees them" "$(jq '[.[] | select(.patches | length == 2)] | length' <<<"$OUT")" $ALL
+
+# revert one patch everywhere, then the other, JSON
+run_graft 0 revert fix-lib --all --json
+expect_eq "revert json" "$(jq -r '.summary.reverted' <<<"$OUT")" $ALL
+expect_eq "revert results" "$(jq '[.results[] | select(.result == "REVERTED")] | length' <<<"$OUT")" $ALL
+expect_answers "2 10"
+run_graft 0 revert fix-exe --all
+expect_answers "1 10"
+run_graft 3 revert fix-exe --all
+expect_in "none left" "$ERR" "no process carries patch 'fix-exe'"
+grep -l memfd:graft /proc/"${PIDS[0]}"/maps 2>/dev/null && fail "region left after revert --all"
+
+# all or nothing in one process: fix-lib's function altered there refuses
+# fix-exe too, and nothing of either is mapped
+p=${PIDS[7]}
+laddr=$(awk -v lib="$T/libhost.so" '$6 == lib && $3 == "00000000" {print $1; exit}' "/proc/$p/maps")
+laddr=$((0x${laddr%-*} + 0x$(nm "$T/libhost.so" | awk '$3=="lib_answer"{print $1}')))
+orig=$(dd if=/proc/$p/mem bs=1 skip=$((laddr + 1)) count=1 status=none | od -An -tx1 | tr -d ' ')
+printf '\xcc' | dd of=/proc/$p/mem bs=1 seek=$((laddr + 1)) conv=notrunc status=none || fail "poke"
+run_graft 2 apply "$T/fix-exe.graft" "$T/fix-lib.graft" --pid "$p"
+expect_in "refused whole" "$OUT" "pid $p \(victim\): SKIPPED patch 'fix-lib': function 'lib_answer' differs from the patch's pre-image at offset 1"
+grep -q memfd:graft "/proc/$p/maps" && fail "a region was left after an all-or-nothing refusal"
+printf "\\x$orig" | dd of=/proc/$p/mem bs=1 seek=$((laddr + 1)) conv=notrunc status=none || fail "unpoke"
+expect_answers "1 10"
+
+# every attempt is in the audit log
+run_graft 0 log --json
+# 5 fix-exe alone, then 200 of both and 5 of fix-lib (their fix-exe: "already")
+expect_eq "logged applies" "$(jq '[.[] | select(.op == "apply" and .result == "applied")] | length' <<<"$OUT")" $((5 + 2 * N + 5))
+expect_eq "logged already" "$(jq '[.[] | select(.op == "apply" and .result == "already")] | length' <<<"$OUT")" $((5 + 2 * ALL))
+expect_eq "logged reverts" "$(jq '[.[] | select(.op == "revert" and .result == "reverted")] | length' <<<"$OUT")" $((2 * ALL))
+
+# TERM in the middle of a run: the processes in hand are finished, no new
+# one is started, and each is wholly patched or wholly not
+"$GRAFT" apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all --jobs 2 >"$T/term.out" 2>"$T/term.err" &
+gp=$!
+sleep 0.15
+kill -TERM $gp
+wait $gp
+rc=$?
+case $rc in
+0) echo "note: the run ended before the TERM arrived" ;;
+1) expect_in "interrupted" "$(cat "$T/term.err")" "interrupted by signal 15: [0-9]+ of $ALL processes not attempted" ;;
+*) fail "apply --all under TERM exited $rc: $(cat "$T/term.err")" ;;
+esac
+answers
+for p in "${PIDS[@]}"; do
+	got=$(cat "$T/out/$p")
+	[ "$got" = "1 10" ] || [ "$got" = "2 20" ] || fail "pid $p half patched after TERM: '$got'"
+done
+run_graft 0 status --json
+expect_eq "nothing half done" "$(jq '[.[].patches[] | select(.state != "applied")] | length' <<<"$OUT")" 0
+exit 0
