@@ -2,8 +2,9 @@
 # make bench: how long is a process stopped by graft apply and revert?
 # Measured by graft itself (first interrupt to last detach) and from inside
 # the victim (largest gap seen by a thread looping on clock_gettime), for
-# victims with 1, 8 and 64 threads, RUNS runs each (default 50); then the
-# wall time of graft build against an incremental rebuild (build-bench.sh).
+# victims with 1, 8 and 64 threads, RUNS runs each (default 50); then scan,
+# apply --all and revert --all over 1000 idle processes (host-bench.sh); then
+# the wall time of graft build against an incremental rebuild (build-bench.sh).
 # Writes bench/results.txt; docs/benchmarks.md quotes it.
 set -eu
 B=${1:-build}
@@ -44,6 +45,8 @@ export GRAFT_KEYS_DIR=$W/keys.d GRAFT_STATE_DIR=$W/state
 		kill $vp
 		wait $vp 2>/dev/null || true
 	done
+	echo
+	"$ROOT/bench/host-bench.sh" "$B"
 	echo
 	"$ROOT/bench/build-bench.sh" "$B"
 } | tee "$OUTF"

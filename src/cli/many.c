@@ -48,7 +48,7 @@ struct many {
 	struct item *items;
 	size_t n, cap;
 	struct graft_objcache *cache; /* build-ids of files, for the whole run */
-	/* at most one stopped process per CPU (patch/apply.h: graft_stop_gate) */
+	/* at most one stopped process per two CPUs (patch/apply.h: graft_stop_gate) */
 	struct graft_stop_gate gate;
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate_cond;
@@ -499,7 +499,8 @@ static int many_run(struct many_args *a, bool revert)
 
 	if (!a->jobs)
 		a->jobs = cli_default_jobs();
-	m.max_stopped = ncpu > 1 ? (unsigned)ncpu : 1;
+	/* a stop needs two CPUs: graft's worker, and the target's threads to get into the stop */
+	m.max_stopped = ncpu > 3 ? (unsigned)ncpu / 2 : 1;
 	m.gate = (struct graft_stop_gate){gate_enter, gate_leave, &m};
 	(void)pthread_mutex_init(&m.gate_lock, NULL);
 	(void)pthread_cond_init(&m.gate_cond, NULL);

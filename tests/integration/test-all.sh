@@ -98,12 +98,16 @@ expect_in "already" "$OUT" "^summary: 0 applied, $ALL already, 0 skipped, 0 fail
 run_graft 0 status --json
 expect_eq "status sees them" "$(jq '[.[] | select(.patches | length == 2)] | length' <<<"$OUT")" $ALL
 
-# revert one patch everywhere, then the other, JSON
-run_graft 0 revert fix-lib --all --json
+# revert one patch everywhere on a terminal (a progress line on stderr, redrawn
+# and cleared), then the other with JSON
+script -qfec "'$GRAFT' revert fix-lib --all --jobs 1" "$T/tty.log" >/dev/null ||
+	fail "revert --all on a terminal: $(cat "$T/tty.log")"
+expect_in "progress" "$(tr '\r' '\n' <"$T/tty.log")" "^.\[K\[[0-9]+/$ALL\] [0-9]+ reverted, 0 not applied, 0 skipped, 0 failed"
+expect_in "summary on tty" "$(cat "$T/tty.log")" "summary: $ALL reverted, 0 not applied"
+expect_answers "2 10"
+run_graft 0 revert fix-exe --all --json
 expect_eq "revert json" "$(jq -r '.summary.reverted' <<<"$OUT")" $ALL
 expect_eq "revert results" "$(jq '[.results[] | select(.result == "REVERTED")] | length' <<<"$OUT")" $ALL
-expect_answers "2 10"
-run_graft 0 revert fix-exe --all
 expect_answers "1 10"
 run_graft 3 revert fix-exe --all
 expect_in "none left" "$ERR" "no process carries patch 'fix-exe'"
