@@ -251,7 +251,7 @@ static void apply_job(void *ctx, size_t idx)
 	char ids[512] = "", done_ids[512] = "", old_ids[512] = "";
 	json_t *j = json_object(), *jdone = json_array(), *jold = json_array();
 	enum outcome out;
-	int code = EXIT_DONE, r;
+	int code = EXIT_DONE, r = -1;
 
 	if (it->np == 0) {
 		(void)graft_err_set(&err, -ENOENT, "it maps none of the patches' targets");

@@ -90,16 +90,21 @@ struct pattern {
 #define GADGET_FACT  0x67616467u /* "gadg": pattern offsets in one mapping */
 #define PATTERNS_MAX 4
 
-/* Every pattern's first offset in mapping m (+1; 0 when absent), by reading all of it. */
-static void scan_mapping(int memfd, const struct graft_map *m, uint8_t *buf,
+/*
+ * Every pattern's first offset in mapping m (+1; 0 when absent), by reading
+ * it; true when that answer is complete (all found, or all of it read).
+ */
+static bool scan_mapping(int memfd, const struct graft_map *m, uint8_t *buf,
 			 const struct pattern *pats, size_t n, uint64_t *off, size_t *scanned)
 {
-	for (uint64_t a = m->start; a < m->end && *scanned < (64u << 20); a += CHUNK - 16) {
+	size_t left = n;
+
+	for (uint64_t a = m->start; a < m->end && left && *scanned < (64u << 20); a += CHUNK - 16) {
 		size_t len = m->end - a < CHUNK ? m->end - a : CHUNK;
 		ssize_t got = pread(memfd, buf, len, (off_t)a);
 
 		if (got < 16)
-			break;
+			return false;
 		*scanned += (size_t)got;
 		for (size_t k = 0; k < n; k++) {
 			const uint8_t *p;
@@ -107,10 +112,15 @@ static void scan_mapping(int memfd, const struct graft_map *m, uint8_t *buf,
 			if (off[k])
 				continue;
 			p = memmem(buf, (size_t)got, pats[k].bytes, pats[k].len);
-			if (p)
+			if (p) {
 				off[k] = a + (uint64_t)(p - buf) - m->start + 1;
+				left--;
+			}
 		}
+		if ((size_t)got == len && a + len == m->end)
+			return true; /* read to its end */
 	}
+	return !left;
 }
 
 /*
@@ -135,10 +145,8 @@ static void scan_patterns(int memfd, const struct graft_maps *maps, struct graft
 		if (!m->x || !m->path || m->path[0] != '/')
 			continue;
 		cached = graft_objcache_fact_get(cache, GADGET_FACT, m, off, sizeof(off));
-		if (!cached) {
-			scan_mapping(memfd, m, buf, pats, n, off, &scanned);
+		if (!cached && scan_mapping(memfd, m, buf, pats, n, off, &scanned))
 			graft_objcache_fact_put(cache, GADGET_FACT, m, off, sizeof(off));
-		}
 		for (size_t k = 0; k < n; k++) {
 			uint8_t check[16];
 			uint64_t at = m->start + off[k] - 1;
