@@ -290,8 +290,10 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 			break;
 	if (started == 0)
 		worker(&r); /* no thread to be had: do it here */
-	while (started && atomic_load(&r.done) < n && !atomic_load(&r.stop)) {
-		struct timespec tick = {0, 100 * 1000000L};
+	for (unsigned ticks = 1; started && atomic_load(&r.done) < n && !atomic_load(&r.stop);
+	     ticks++) {
+		/* short ticks: a run of a few processes ends without waiting for one */
+		struct timespec tick = {0, 20 * 1000000L};
 		siginfo_t si;
 		int s = sigtimedwait(&term, &si, &tick);
 
@@ -299,7 +301,7 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 			sig = s;
 			atomic_store(&r.stop, true);
 		}
-		if (tty) {
+		if (tty && ticks % 5 == 0) {
 			(void)pthread_mutex_lock(&out_lock);
 			progress(ctx, atomic_load(&r.done), n, false);
 			progress_shown = true;

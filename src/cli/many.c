@@ -37,6 +37,8 @@ struct item {
 	size_t *pidx; /* apply: the patches whose targets it maps */
 	size_t np;
 	bool has_regions;
+	const char *why; /* an explicit --pid that needs nothing: why */
+	int why_code;	 /* and the exit code it earns */
 	int code;
 	enum outcome out;
 	uint64_t stop_ns;
@@ -104,12 +106,19 @@ static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct 
 
 	memset(it, 0, sizeof(*it));
 	it->pid = pid;
-	if (graft_proc_status_read(pid, &st, NULL) < 0 || st.kthread ||
-	    !cli_select_match(&m->a->sel, pid, &st))
+	it->why = "no such process";
+	it->why_code = EXIT_ERROR;
+	if (graft_proc_status_read(pid, &st, NULL) < 0)
 		return 0;
 	(void)snprintf(it->comm, sizeof(it->comm), "%s", st.comm);
+	it->why = st.kthread ? "a kernel thread" : "not chosen by --exe or --user";
+	if (st.kthread || !cli_select_match(&m->a->sel, pid, &st))
+		return 0;
+	it->why = st.state == 'Z' ? "a zombie" : "its memory map cannot be read";
 	if (graft_proc_read_maps(pid, &maps, NULL) < 0)
 		return 0; /* gone, a zombie, or not ours to read: nothing of it to patch */
+	it->why = "it maps none of the patches' targets";
+	it->why_code = EXIT_NOTHING;
 	if (m->revert) {
 		r = maps_region_of(&maps, m->a->id, &it->has_regions);
 		goto out;
@@ -254,8 +263,8 @@ static void apply_job(void *ctx, size_t idx)
 	int code = EXIT_DONE, r = -1;
 
 	if (it->np == 0) {
-		(void)graft_err_set(&err, -ENOENT, "it maps none of the patches' targets");
-		code = EXIT_NOTHING;
+		(void)graft_err_set(&err, -ENOENT, "%s", it->why ? it->why : "nothing to do");
+		code = it->why_code ? it->why_code : EXIT_NOTHING;
 		out = OUT_SKIPPED;
 		goto report;
 	}
@@ -310,8 +319,9 @@ report:
 		else if (out == OUT_ALREADY)
 			cli_job_print("pid %d (%s): ALREADY %s\n", (int)it->pid, it->comm, ids);
 		else
-			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm, words[0][out],
-				      err.msg);
+			cli_job_print("pid %d%s%s%s: %s %s\n", (int)it->pid,
+				      it->comm[0] ? " (" : "", it->comm, it->comm[0] ? ")" : "",
+				      words[0][out], err.msg);
 	}
 	if (out == OUT_DONE) {
 		json_object_set_new(j, "patches", jdone);

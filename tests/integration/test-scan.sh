@@ -4,8 +4,9 @@
 # deleted on disk, one whose library was replaced by an upgrade, one traced
 # by strace, seccomp-filtered ones (a filter that would kill on graft's
 # memfd_create, a W^X policy refusing mprotect(PROT_EXEC), a harmless one),
-# and a zombie. Scan changes nothing; apply refuses what scan calls not
-# patchable, and the filtered victims live on.
+# a zombie, and a patch needing a symbol no object exports. Scan changes
+# nothing; apply refuses what scan calls not patchable, and the filtered
+# victims live on.
 . "$(dirname "$0")/lib.sh"
 
 chmod 755 "$T"
@@ -23,10 +24,13 @@ patch_cc "$T/fix-lib.o" "$HERE/host/fix-lib.c"
 printf 'id fix-exe\ntarget victim\nobject fix-exe.o\nreplace answer answer_v2\n' >"$T/me"
 printf 'id fix-lib\ntarget libhost.so\nobject fix-lib.o\nreplace lib_answer lib_answer_v2\n' >"$T/ml"
 printf 'id fix-secv\ntarget secv\nobject fix-exe.o\nreplace answer answer_v2\n' >"$T/ms"
+patch_cc "$T/fix-nosym.o" "$HERE/host/fix-nosym.c"
+printf 'id fix-nosym\ntarget victim\nobject fix-nosym.o\nreplace answer answer_v3\nextern graft_test_no_such_symbol\n' >"$T/mn"
 mkdir -p "$T/patches"
 run_graft 0 pack "$T/me" -o "$T/patches/fix-exe.graft"
 run_graft 0 pack "$T/ml" -o "$T/patches/fix-lib.graft"
 run_graft 0 pack "$T/ms" -o "$T/patches/fix-secv.graft"
+run_graft 0 pack "$T/mn" -o "$T/patches/fix-nosym.graft"
 mkdir -m 777 "$T/out"
 
 bg() { # bg NAME CMD...: a victim without pipes
@@ -97,6 +101,8 @@ expect_in "seccomp kill reason" "$(reason "${VPID[skill]}" fix-secv)" "seccomp f
 expect_eq "W^X" "$(state "${VPID[swx]}" fix-secv)" "not patchable"
 expect_in "W^X reason" "$(reason "${VPID[swx]}" fix-secv)" "mprotect\(PROT_READ\|PROT_EXEC\) with ERRNO \(a W\^X policy"
 expect_eq "harmless filter" "$(state "${VPID[sok]}" fix-secv)" "not applied"
+expect_eq "no symbol" "$(state "${VPID[plain]}" fix-nosym)" "not patchable"
+expect_in "no symbol reason" "$(reason "${VPID[plain]}" fix-nosym)" "undefined symbol 'graft_test_no_such_symbol': not bound to the target and not exported by any object"
 stale() {
 	jq -r --argjson p "$1" '.processes[] | select(.pid == $p) | .stale[] | "\(.path) \(.on_disk)"' <<<"$JSON"
 }
