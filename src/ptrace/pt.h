@@ -88,6 +88,7 @@ struct graft_rsys {
 	size_t xstate_len;
 	uint64_t sigblk;
 	bool frame_ok;
+	uint64_t frame_at; /* the frame written since the last stop, or 0 */
 	/*
 	 * Writable stack-like mappings (the main stack, anonymous private
 	 * ones), copied at begin: a frame is written only inside the one that

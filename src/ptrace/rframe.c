@@ -227,6 +227,7 @@ int pt_rframe_snapshot(struct graft_rsys *rs)
 	struct iovec iov;
 
 	rs->frame_ok = false;
+	rs->frame_at = 0; /* a new stop: the frame is written again */
 	if (!rs->ret_gadget || !rs->restorer)
 		return -ENOENT;
 	if (!rs->xstate && !(rs->xstate = malloc(XSTATE_MAX)))
@@ -268,8 +269,9 @@ int pt_rframe_snapshot(struct graft_rsys *rs)
 
 /*
  * Write the frame for the current saved registers below the thread's
- * stack; *frame_out is where rsp must point (its pretcode slot). Rewritten
- * before every try: a signal handler run between tries uses that stack.
+ * stack; *frame_out is where rsp must point (its pretcode slot). Written
+ * again after every new stop: a signal handler run between tries uses that
+ * stack.
  */
 int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 {
@@ -281,6 +283,15 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 
 	if (!rs->frame_ok)
 		return -ENOENT;
+	/*
+	 * Written once per stop: between remote calls only the kernel runs on
+	 * the thread (a called function's stack lies below the frame), and
+	 * every new stop (a signal delivered in between) starts afresh.
+	 */
+	if (rs->frame_at) {
+		*frame_out = rs->frame_at;
+		return 0;
+	}
 	fp = (s->rsp - BELOW_SP - rs->xstate_len - 64) & ~(uint64_t)63;
 	frame = (fp - sizeof(struct kframe) - 64) & ~(uint64_t)15;
 	{
@@ -323,6 +334,6 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 	    graft_mem_write(rs->memfd, fp + rs->xstate_len, &magic2, sizeof(magic2), NULL) < 0 ||
 	    graft_mem_write(rs->memfd, frame, &f, sizeof(f), NULL) < 0)
 		return -EFAULT;
-	*frame_out = frame;
+	rs->frame_at = *frame_out = frame;
 	return 0;
 }
