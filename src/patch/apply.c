@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "link/link.h"
 #include "patch/apply.h"
@@ -66,6 +67,7 @@ struct apply_ctx {
 	struct graft_regions regions;
 	struct graft_rsys rs;
 	bool rs_active;
+	int rs_fd; /* the last region's memfd in the target, closed on the way out */
 	bool dry;     /* graft_apply_check: stop before the first change */
 	bool touched; /* a thread of the process was stopped */
 	/* per object, opened lazily for symbol lookup */
@@ -74,10 +76,32 @@ struct apply_ctx {
 	struct graft_err *err;
 };
 
+static void close_target_fd(struct apply_ctx *c)
+{
+	if (c->rs_fd >= 0 && graft_rsys_close(&c->rs, c->rs_fd, NULL) < 0)
+		graft_warn("cannot close fd %d in pid %d", c->rs_fd, (int)c->pid);
+	c->rs_fd = -1;
+}
+
+/* Let the borrowed thread go; a memfd still open in it is closed on its way. */
+static void rsys_finish(struct apply_ctx *c)
+{
+	if (c->rs_fd >= 0) {
+		const uint64_t args[6] = {(uint64_t)c->rs_fd};
+
+		if (graft_rsys_end_with(&c->rs, SYS_close, args) < 0)
+			graft_warn("cannot close fd %d in pid %d", c->rs_fd, (int)c->pid);
+	} else {
+		graft_rsys_end(&c->rs);
+	}
+	c->rs_fd = -1;
+	c->rs_active = false;
+}
+
 static void apply_ctx_free(struct apply_ctx *c)
 {
 	if (c->rs_active)
-		graft_rsys_end(&c->rs);
+		rsys_finish(c);
 	for (size_t i = 0; c->obj_elf && i < c->objs.n; i++) {
 		graft_elf_free(c->obj_elf[i]);
 		if (c->obj_fd[i] >= 0)
@@ -445,6 +469,7 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	int tfd, r;
 	uint64_t got = 0;
 
+	close_target_fd(c); /* the previous region's */
 	(void)snprintf(name, sizeof(name), GRAFT_MEMFD_PREFIX "%s", u->patch->id);
 	tfd = graft_rsys_memfd_create(&c->rs, name, MFD_CLOEXEC | MFD_ALLOW_SEALING, c->err);
 	if (tfd < 0)
@@ -498,7 +523,9 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 		r = graft_err_set(c->err, r, "mprotect in the target failed: %s", strerror(-r));
 		goto close_tfd;
 	}
-	r = 0;
+	/* closed with the next region's work, or as the thread goes home */
+	c->rs_fd = tfd;
+	return 0;
 close_tfd:
 	if (graft_rsys_close(&c->rs, tfd, NULL) < 0)
 		graft_warn("cannot close fd %d in pid %d", tfd, (int)c->pid);
@@ -522,6 +549,7 @@ static void unmap_regions(struct apply_ctx *c)
 		}
 		c->rs_active = true;
 	}
+	close_target_fd(c);
 	for (size_t i = c->nunits; i-- > 0;) {
 		struct apply_unit *u = &c->units[i];
 
@@ -818,8 +846,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
 	if (c->dry)
 		return dry_run_finish(c);
-	graft_rsys_end(&c->rs);
-	c->rs_active = false;
+	rsys_finish(c);
 	r = verify_discoverable(c);
 	if (r < 0)
 		return r;
@@ -882,6 +909,7 @@ static int apply_run(pid_t pid, const struct graft_patch *const *patches, size_t
 			      .npatches = npatches,
 			      .skip = already,
 			      .memfd = -1,
+			      .rs_fd = -1,
 			      .dry = dry,
 			      .opts = opts,
 			      .err = err};

@@ -119,6 +119,13 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t
 		       struct graft_err *err);
 /* Restore the thread exactly and let it go. Logs what it cannot undo. */
 void graft_rsys_end(struct graft_rsys *rs);
+/*
+ * graft_rsys_end after one more system call whose result does not matter
+ * (close, munmap): the thread makes it on its way home through its signal
+ * frame, and is let go without waiting for it. Without a frame, the call is
+ * made the usual way first. Returns 0, or the usual call's error.
+ */
+int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6]);
 
 /* Conveniences over graft_rsys_syscall; they return -errno of the target. */
 int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot, int flags, int fd,

@@ -452,6 +452,50 @@ void graft_rsys_end(struct graft_rsys *rs)
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }
 
+int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6])
+{
+	struct user_regs_struct regs;
+	uint64_t frame;
+
+	if (!rs->attached || rs->gone || rs->scratch || pt_rframe_write(rs, &frame) < 0) {
+		int64_t ret;
+		int r = rs->attached && !rs->gone ? graft_rsys_syscall(rs, nr, args, &ret, NULL)
+						  : -ESRCH;
+
+		graft_rsys_end(rs);
+		return r < 0 ? r : 0;
+	}
+	/*
+	 * The last call is made on the way home: "syscall ... ret" runs it,
+	 * "ret" takes the restorer from the frame, and rt_sigreturn gives the
+	 * thread back its registers, vector state and signal mask, restarting
+	 * a system call it was in. The path of a graft that dies mid-call,
+	 * taken on purpose: it spares the call's two stops and the one of
+	 * leaving.
+	 */
+	regs = rs->saved;
+	regs.rip = rs->ret_gadget;
+	regs.rsp = frame;
+	regs.rax = (uint64_t)nr;
+	regs.orig_rax = (uint64_t)-1;
+	regs.rdi = args[0];
+	regs.rsi = args[1];
+	regs.rdx = args[2];
+	regs.r10 = args[3];
+	regs.r8 = args[4];
+	regs.r9 = args[5];
+	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0) {
+		graft_rsys_end(rs);
+		return -errno;
+	}
+	graft_test_die_at("rsys-end-with");
+	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
+		graft_warn("cannot detach thread %d: %s", (int)rs->tid, strerror(errno));
+	rs->gone = true; /* nothing left to undo: graft_rsys_end only frees */
+	graft_rsys_end(rs);
+	return 0;
+}
+
 static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 		       uint64_t a3, uint64_t a4, uint64_t a5, int64_t *ret, struct graft_err *err)
 {

@@ -29,8 +29,9 @@ tracer() { awk '/^TracerPid:/{print $2}' "/proc/$1/status"; }
 
 for v in spin block; do
 	# every remote call of an apply (memfd_create, the IFUNC resolvers, mmap,
-	# mprotect, close): die at the N-th pass of each point until graft finishes
-	for point in rsys-set rsys-enter rsys-exit rsys-funcall; do
+	# mprotect; close, made on the thread's way home): die at the N-th pass
+	# of each point until graft finishes
+	for point in rsys-set rsys-enter rsys-exit rsys-funcall rsys-end-with; do
 		for n in 1 2 3 4 5 6 7 8; do
 			name=$v-${point#rsys-}-$n
 			victim_start "$name" "$T/$v"
