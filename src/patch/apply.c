@@ -67,7 +67,7 @@ struct apply_ctx {
 	struct graft_regions regions;
 	struct graft_rsys rs;
 	bool rs_active;
-	int rs_fd; /* the last region's memfd in the target, closed on the way out */
+	int rs_fd;    /* the last region's memfd in the target, closed on the way out */
 	bool dry;     /* graft_apply_check: stop before the first change */
 	bool touched; /* a thread of the process was stopped */
 	/* per object, opened lazily for symbol lookup */
