@@ -131,7 +131,7 @@ int cmd_apply(int argc, char **argv)
 	};
 	struct graft_op_opts o = {.timeout_ms = 10000};
 	const char *exe = NULL, *user = NULL;
-	unsigned long jobs = 0;
+	unsigned jobs = 0;
 	bool all = false;
 	_cleanup_free_ pid_t *pids = NULL;
 	struct graft_patch *patch = NULL;
@@ -158,16 +158,10 @@ int cmd_apply(int argc, char **argv)
 		case 'u':
 			user = optarg;
 			break;
-		case 'J': {
-			char *end;
-
-			jobs = strtoul(optarg, &end, 10);
-			if (*end || jobs < 1 || jobs > 64) {
-				cli_error("--jobs wants a number from 1 to 64, not '%s'", optarg);
+		case 'J':
+			if (cli_parse_jobs(optarg, &jobs) < 0)
 				return EXIT_USAGE;
-			}
 			break;
-		}
 		case 'p':
 			if (cli_add_pid(&pids, &npids, &cap, optarg) < 0)
 				return EXIT_USAGE;
@@ -202,7 +196,7 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (all || exe || user || argc - optind > 1) {
 		struct many_args a = {
-			.o = o, .pids = pids, .npids = npids, .jobs = (unsigned)jobs, .json = json};
+			.o = o, .pids = pids, .npids = npids, .jobs = jobs, .json = json};
 
 		if ((c = cli_select_init(&a.sel, exe, user)) != EXIT_DONE)
 			return c;

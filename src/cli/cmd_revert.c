@@ -96,7 +96,7 @@ int cmd_revert(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *exe = NULL, *user = NULL;
-	unsigned long jobs = 0;
+	unsigned jobs = 0;
 	const char *state_dir = NULL;
 	struct cli_audit ca;
 	struct graft_op_opts o = {.timeout_ms = 10000};
@@ -128,16 +128,10 @@ int cmd_revert(int argc, char **argv)
 		case 'u':
 			user = optarg;
 			break;
-		case 'J': {
-			char *end;
-
-			jobs = strtoul(optarg, &end, 10);
-			if (*end || jobs < 1 || jobs > 64) {
-				cli_error("--jobs wants a number from 1 to 64, not '%s'", optarg);
+		case 'J':
+			if (cli_parse_jobs(optarg, &jobs) < 0)
 				return EXIT_USAGE;
-			}
 			break;
-		}
 		case 'D':
 			state_dir = optarg;
 			break;
@@ -154,7 +148,7 @@ int cmd_revert(int argc, char **argv)
 				      .o = o,
 				      .pids = pids,
 				      .npids = npids,
-				      .jobs = (unsigned)jobs,
+				      .jobs = jobs,
 				      .json = json};
 
 		if ((c = cli_select_init(&a.sel, exe, user)) != EXIT_DONE)

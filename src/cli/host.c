@@ -255,6 +255,19 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+int cli_parse_jobs(const char *s, unsigned *jobs)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (!*s || *end || v < 1 || v > JOBS_MAX) {
+		cli_error("--jobs wants a number from 1 to %d, not '%s'", JOBS_MAX, s);
+		return -EINVAL;
+	}
+	*jobs = (unsigned)v;
+	return 0;
+}
+
 unsigned cli_default_jobs(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

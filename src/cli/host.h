@@ -51,6 +51,8 @@ typedef void (*cli_progress_fn)(void *ctx, size_t done, size_t n, bool final);
 int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress_fn progress,
 		 size_t *attempted);
 unsigned cli_default_jobs(void);
+/* --jobs N: 1 to 64; <0 (message printed) otherwise. */
+int cli_parse_jobs(const char *s, unsigned *jobs);
 /* Print a result line on stdout from a job, clearing the progress line. */
 void cli_job_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The output lock, for jobs that write JSON or the audit log. */
