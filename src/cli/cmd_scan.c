@@ -4,10 +4,12 @@
  * whether each patch is in them, and which run files that were deleted or
  * replaced on disk since they started.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/host.h"
@@ -27,7 +29,9 @@ static const char help[] =
 	"    missing, a seccomp filter or W^X policy that forbids graft's system calls, exiting;\n"
 	"  - processes that still run an executable or library deleted or replaced on disk since\n"
 	"    they mapped it (an upgrade they have not picked up): they need a restart or a patch;\n"
-	"  - processes graft cannot inspect (no permission, zombies), and summary counts.\n"
+	"  - processes graft cannot inspect (no permission, zombies), and summary counts. Run\n"
+	"    as root: without it, other users' processes are only counted ('graft -v scan'\n"
+	"    lists them).\n"
 	"Nothing is changed. To tell whether a not yet applied patch could go in, graft checks\n"
 	"everything 'graft apply' checks before its first change; for a process under a seccomp\n"
 	"filter that means stopping one of its threads for a fraction of a millisecond to read\n"
@@ -295,16 +299,31 @@ int cmd_scan(int argc, char **argv)
 		for (size_t i = 0; i < npids; i++)
 			if (procs[i].st.pid && !procs[i].error)
 				report_stale_text(&s, &procs[i], &first_stale);
+		size_t denied = 0;
+
 		for (size_t i = 0, first = 1; i < npids; i++) {
-			if (!procs[i].st.pid || !procs[i].error)
+			const struct graft_scan_proc *p = &procs[i];
+			bool perm = p->error == -EACCES || p->error == -EPERM;
+
+			if (!p->st.pid || !p->error)
 				continue;
+			/* without root, that is most of the host: one line says it */
+			if (perm && !cli_verbose && geteuid() != 0) {
+				denied++;
+				continue;
+			}
 			if (first)
 				printf("%scannot inspect:\n",
 				       s.header_done || !first_stale ? "\n" : "");
 			first = 0;
-			printf("%-7d %-10s %-16s %s\n", (int)procs[i].st.pid,
-			       user_name(&s, procs[i].st.uid), procs[i].st.comm, procs[i].reason);
+			printf("%-7d %-10s %-16s %s\n", (int)p->st.pid, user_name(&s, p->st.uid),
+			       p->st.comm, p->reason);
 		}
+		if (denied)
+			printf("%s%zu process%s of other users cannot be inspected without root "
+			       "('graft -v scan' lists them)\n",
+			       s.header_done || !first_stale ? "\n" : "", denied,
+			       denied == 1 ? "" : "es");
 		if (s.header_done || !first_stale || s.uninspectable)
 			printf("\n");
 	}
