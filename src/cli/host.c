@@ -297,7 +297,16 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGHUP);
 	sigaddset(&term, SIGQUIT);
-	(void)pthread_sigmask(SIG_BLOCK, &term, &old);
+	{
+		/*
+		 * A closed stdout (graft apply --all | head) must not kill graft
+		 * while other workers are inside a process: writes fail instead.
+		 */
+		sigset_t block = term;
+
+		sigaddset(&block, SIGPIPE);
+		(void)pthread_sigmask(SIG_BLOCK, &block, &old);
+	}
 	for (; started < jobs; started++)
 		if (pthread_create(&th[started], NULL, worker, &r) != 0)
 			break;
