@@ -102,11 +102,20 @@ static void scan_hit(pid_t pid, const struct graft_patch *p, const struct graft_
 		return;
 	}
 	if (reg) {
+		pid_t by = (pid_t)reg->hdr->applier_pid;
+		char comm[32] = "";
+
 		h->state = GRAFT_SCAN_INTERRUPTED;
-		(void)snprintf(h->reason, sizeof(h->reason),
-			       "an attempt by graft pid %u is not finished; 'graft recover' "
-			       "completes or removes it",
-			       reg->hdr->applier_pid);
+		if (by > 0 && graft_proc_is_alive(by))
+			graft_proc_comm(by, comm, sizeof(comm));
+		if (!strcmp(comm, "graft"))
+			(void)snprintf(h->reason, sizeof(h->reason),
+				       "graft pid %d is working on it right now", (int)by);
+		else
+			(void)snprintf(h->reason, sizeof(h->reason),
+				       "an attempt by graft pid %d that died half way; 'graft "
+				       "recover' completes or removes it",
+				       (int)by);
 		return;
 	}
 	h->state = GRAFT_SCAN_NOT_APPLIED;

@@ -4,9 +4,9 @@
 # deleted on disk, one whose library was replaced by an upgrade, one traced
 # by strace, seccomp-filtered ones (a filter that would kill on graft's
 # memfd_create, a W^X policy refusing mprotect(PROT_EXEC), a harmless one),
-# a zombie, and a patch needing a symbol no object exports. Scan changes
-# nothing; apply refuses what scan calls not patchable, and the filtered
-# victims live on.
+# a zombie, an apply whose graft was killed half way, and a patch needing a
+# symbol no object exports. Scan changes nothing; apply refuses what scan
+# calls not patchable, and the filtered victims live on.
 . "$(dirname "$0")/lib.sh"
 
 chmod 755 "$T"
@@ -76,6 +76,15 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 run_graft 0 apply "$T/patches/fix-exe.graft" --pid "${VPID[patched]}"
+# an apply whose graft died inside the stop: its region is left prepared
+bg half "$T/victim" "$T/out"
+sleep 0.3
+rc=$(
+	GRAFT_TEST_DIE_AT=apply-stopped "$GRAFT" apply "$T/patches/fix-exe.graft" \
+		--pid "${VPID[half]}" >/dev/null 2>&1
+	echo $?
+) 2>/dev/null
+expect_eq "graft killed" "$rc" 137
 
 state() { # state PID PATCH: its state in $JSON
 	jq -r --argjson p "$1" --arg id "$2" \
@@ -90,6 +99,8 @@ run_graft 0 scan --dir "$T/patches" --json
 JSON=$OUT
 expect_eq "patched" "$(state "${VPID[patched]}" fix-exe)" "applied"
 expect_eq "plain" "$(state "${VPID[plain]}" fix-exe)" "not applied"
+expect_eq "half done" "$(state "${VPID[half]}" fix-exe)" "interrupted"
+expect_in "half done reason" "$(reason "${VPID[half]}" fix-exe)" "died half way; 'graft recover' completes or removes it"
 expect_eq "plain lib" "$(state "${VPID[plain]}" fix-lib)" "not applied"
 expect_eq "other mount namespace, by build-id" "$(state "${VPID[ns]}" fix-exe)" "not applied"
 expect_eq "traced" "$(state "${VPID[traced]}" fix-exe)" "not patchable"
@@ -112,7 +123,7 @@ expect_eq "not stale" "$(stale "${VPID[plain]}")" ""
 expect_eq "zombie" "$(jq -r --argjson p "$zombie" '.uninspectable[] | select(.pid == $p) | .reason' <<<"$JSON")" \
 	"a zombie: it runs no code"
 expect_eq "summary fix-exe" "$(jq -c '.summary.patches["fix-exe"]' <<<"$JSON")" \
-	'{"applied":1,"not_applied":2,"not_patchable":1,"interrupted":0}'
+	'{"applied":1,"not_applied":2,"not_patchable":1,"interrupted":1}'
 expect_eq "summary fix-secv" "$(jq -c '.summary.patches["fix-secv"]' <<<"$JSON")" \
 	'{"applied":0,"not_applied":1,"not_patchable":2,"interrupted":0}'
 [ "$(jq .summary.stale <<<"$JSON")" -ge 2 ] || fail "stale count"
@@ -121,13 +132,13 @@ expect_eq "summary fix-secv" "$(jq -c '.summary.patches["fix-secv"]' <<<"$JSON")
 run_graft 0 scan "$T/patches/fix-exe.graft" "$T/patches/fix-lib.graft"
 expect_in "text traced" "$OUT" "^${VPID[traced]} +root +victim +fix-exe +not patchable: .*already traced"
 expect_in "text stale" "$OUT" "^${VPID[del]} +root +victim-del +$T/del/libhost.so \(deleted\)"
-expect_in "text summary" "$OUT" "^fix-exe: 1 applied, 2 not applied, 1 not patchable, 0 interrupted$"
+expect_in "text summary" "$OUT" "^fix-exe: 1 applied, 2 not applied, 1 not patchable, 1 interrupted$"
 # filters: --pid, and --exe (the namespaced copy is another file)
 run_graft 0 scan "$T/patches/fix-exe.graft" --pid "${VPID[plain]}" --json
 expect_eq "one pid" "$(jq '.summary.scanned' <<<"$OUT")" 1
 run_graft 0 scan "$T/patches/fix-exe.graft" --exe "$T/victim" --json
 expect_eq "by exe" "$(jq -c '[.processes[].pid] | sort' <<<"$OUT")" \
-	"$(printf '%s\n' "${VPID[patched]}" "${VPID[plain]}" "${VPID[traced]}" | sort -n | jq -sc .)"
+	"$(printf '%s\n' "${VPID[patched]}" "${VPID[plain]}" "${VPID[traced]}" "${VPID[half]}" | sort -n | jq -sc .)"
 # --no-check does not look behind 'not applied'
 run_graft 0 scan "$T/patches/fix-exe.graft" --no-check --json
 JSON=$OUT
@@ -155,6 +166,8 @@ expect_eq "harmless filter patched" "$(vask sok x)" 2
 run_graft 1 apply "$T/patches/fix-exe.graft" "$T/patches/fix-lib.graft" --all
 expect_in "ns applied" "$OUT" "pid ${VPID[ns]} \(victim\): APPLIED 'fix-exe', 'fix-lib'"
 expect_in "deleted lib applied" "$OUT" "pid ${VPID[del]} \(victim-del\): APPLIED 'fix-lib'"
+expect_in "half done recovered first" "$OUT" "pid ${VPID[half]} \(victim\): RECOVERED rolled back an interrupted apply of 'fix-exe'"
+expect_in "then applied" "$OUT" "pid ${VPID[half]} \(victim\): APPLIED 'fix-exe', 'fix-lib'"
 expect_in "traced skipped" "$OUT" "pid ${VPID[traced]} \(victim\): SKIPPED .*already traced by pid $st"
 kill $st
 exit 0
