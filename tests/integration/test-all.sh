@@ -2,14 +2,15 @@
 # Host-wide apply and revert: 'graft apply PATCH... --all' over 200 victims
 # (every one checked), --exe and --user choosing processes, two patch files
 # going into each process all or nothing, ALREADY on a second run, revert
-# ID --all, JSON, the audit log, and a TERM in the middle of a run leaving
-# every process wholly patched or wholly not.
+# ID --all, JSON, the audit log, a TERM in the middle of a run leaving
+# every process wholly patched or wholly not, and a busy process FAILED
+# (exit 2) while the others are patched.
 . "$(dirname "$0")/lib.sh"
 
 N=200
 chmod 755 "$T" # victims run as nobody too
 gcc -O2 -g -fPIC -shared -o "$T/libhost.so" "$HERE/host/lib.c" || fail "compile lib"
-gcc -O2 -g -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
+gcc -O2 -g -pthread -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
 	fail "compile victim"
 mkdir -p "$T/copy" && cp "$T/victim" "$T/copy/victim"
 patch_cc "$T/fix-exe.o" "$HERE/host/fix-exe.c"
@@ -153,4 +154,19 @@ for p in "${PIDS[@]}"; do
 done
 run_graft 0 status --json
 expect_eq "nothing half done" "$(jq '[.[].patches[] | select(.state != "applied")] | length' <<<"$OUT")" 0
+
+# a process whose answer() is always busy: FAILED after the timeout, taken back,
+# exit 2; the others are patched all the same
+GRAFT_TEST_HOLD=1 "$T/victim" "$T/out" &
+held=$!
+VPID[held]=$held
+sleep 0.3
+run_graft 2 apply "$T/fix-exe.graft" --all --timeout 0.3
+expect_in "busy one failed" "$OUT" "^pid $held \(victim\): FAILED function 'answer' is on the stack in thread [0-9]+ \(still busy after 300 ms"
+expect_in "summary counts it" "$OUT" "^summary: [0-9]+ applied, [0-9]+ already, 0 skipped, 1 failed, of $((ALL + 1)) processes"
+grep -q memfd:graft "/proc/$held/maps" && fail "the busy process kept a region"
+answers
+for p in "${PIDS[@]}"; do
+	expect_in "pid $p patched beside the busy one" "$(cat "$T/out/$p")" "^2 "
+done
 exit 0

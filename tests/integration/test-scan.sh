@@ -11,11 +11,11 @@
 
 chmod 755 "$T"
 gcc -O2 -g -fPIC -shared -o "$T/libhost.so" "$HERE/host/lib.c" || fail "compile lib"
-gcc -O2 -g -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
+gcc -O2 -g -pthread -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
 	fail "compile victim"
 for d in del rep; do
 	mkdir -p "$T/$d" && cp "$T/libhost.so" "$T/$d/"
-	gcc -O2 -g -o "$T/victim-$d" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T/$d" ||
+	gcc -O2 -g -pthread -o "$T/victim-$d" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T/$d" ||
 		fail "compile victim-$d"
 done
 gcc -O2 -g -o "$T/secv" "$HERE/host/seccomp-victim.c" || fail "compile seccomp victim"

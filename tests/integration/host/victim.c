@@ -4,19 +4,33 @@
  * usage: victim DIR. It writes "<answer()> <lib_answer()>" to DIR/<pid>
  * when it starts and again on every SIGUSR1, so the test can check every
  * victim's behaviour after a host-wide apply or revert. answer() is in the
- * executable, lib_answer() in libhost.so.
+ * executable, lib_answer() in libhost.so. With GRAFT_TEST_HOLD set, a second
+ * thread enters answer() and never leaves it: answer() is always busy.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 int lib_answer(void);
 
+static __thread int hold;
+
 __attribute__((noinline)) int answer(void)
 {
+	while (hold)
+		pause();
 	return 1;
+}
+
+static void *holder(void *arg)
+{
+	(void)arg;
+	hold = 1;
+	return (void *)(long)answer();
 }
 
 static volatile sig_atomic_t asked = 1;
@@ -40,6 +54,13 @@ int main(int argc, char **argv)
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, &none);
+	if (getenv("GRAFT_TEST_HOLD")) {
+		pthread_t t;
+
+		/* made after the mask: SIGUSR1 goes to the main thread only */
+		if (pthread_create(&t, NULL, holder, NULL) != 0)
+			return 1;
+	}
 	for (;;) {
 		while (!asked)
 			sigsuspend(&none);
