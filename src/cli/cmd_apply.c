@@ -83,7 +83,7 @@ static int apply_host_wide(struct many_args *a, char *const *files, size_t nfile
 		/* a refused patch file is an attempt too: one line, no process touched */
 		if (cli_audit_begin(&ca, &ev, "apply", NULL, 0, false) == EXIT_DONE)
 			cli_audit_end(&ca, &ev, rc == EXIT_UNSAFE ? "refused" : "failed", rc, 0,
-				      "a patch file was refused");
+				      ps.error[0] ? ps.error : "a patch file was refused");
 		cli_audit_close(&ca);
 		return rc;
 	}

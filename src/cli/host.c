@@ -41,7 +41,10 @@ void cli_patches_free(struct cli_patches *ps)
 	free(ps->v);
 	free(ps->sig);
 	free(ps->paths);
-	memset(ps, 0, sizeof(*ps));
+	ps->v = NULL;
+	ps->sig = NULL;
+	ps->paths = NULL;
+	ps->n = 0; /* error stays: the caller logs it */
 }
 
 static int patches_add(struct cli_patches *ps, const char *path, const char *keys, bool verify,
@@ -56,8 +59,10 @@ static int patches_add(struct cli_patches *ps, const char *path, const char *key
 		struct graft_err err2 = {0};
 
 		/* scan reads any patch; it only says which ones apply would refuse */
-		if (!lenient || graft_patch_load_verified(path, keys, false, &p, &sig, &err2) < 0)
+		if (!lenient || graft_patch_load_verified(path, keys, false, &p, &sig, &err2) < 0) {
+			(void)snprintf(ps->error, sizeof(ps->error), "%s", err.msg);
 			return cli_fail(&err, "cannot load '%s'", path);
+		}
 		cli_warn("%s; 'graft apply' would refuse it", err.msg);
 	}
 	for (size_t k = 0; k < ps->n; k++)

@@ -18,6 +18,7 @@ struct cli_patches {
 	struct graft_sig_status *sig;
 	char **paths;
 	size_t n;
+	char error[GRAFT_ERR_MSG_MAX]; /* why a file was refused, for the audit log */
 };
 
 /*
