@@ -28,6 +28,7 @@
 #include "cli/many.h"
 #include "patch/apply.h"
 #include "patch/region.h"
+#include "ptrace/pt.h"
 
 enum outcome { OUT_DONE, OUT_ALREADY, OUT_SKIPPED, OUT_FAILED, OUT_N };
 
@@ -515,6 +516,7 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_mutex_init(&m.gate_lock, NULL);
 	(void)pthread_cond_init(&m.gate_cond, NULL);
 	a->o.gate = &m.gate;
+	graft_pt_set_polling(false); /* the workers keep the CPUs busy: no spinning */
 	rc = run(&m);
 	for (size_t i = 0; i < m.n; i++)
 		free(m.items[i].pidx);
@@ -523,6 +525,7 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_cond_destroy(&m.gate_cond);
 	(void)pthread_mutex_destroy(&m.gate_lock);
 	a->o.gate = NULL;
+	graft_pt_set_polling(true);
 	return rc;
 }
 

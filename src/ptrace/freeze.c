@@ -11,6 +11,7 @@
  * stopped, so the target sees nothing but a pause.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,11 +36,23 @@
  * on 2 CPUs, 1.3 ms blocking, 1.7 ms polling), so the freeze turns it off.
  */
 
+/*
+ * Polling pays off when graft has a CPU to itself. A command working on
+ * many processes at once has workers (and their targets) for every CPU: a
+ * spinning worker there only takes CPU from the threads it waits for.
+ */
+static atomic_bool polling_off;
+
+void graft_pt_set_polling(bool on)
+{
+	atomic_store(&polling_off, !on);
+}
+
 pid_t pt_wait_polling(pid_t tid, int *st, bool poll)
 {
 	uint64_t until = graft_now_ns() + WAIT_POLL_NS;
 
-	if (!poll)
+	if (!poll || atomic_load(&polling_off))
 		return waitpid(tid, st, __WALL);
 
 	do {

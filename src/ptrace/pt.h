@@ -54,6 +54,12 @@ typedef int (*graft_pt_stopped_fn)(void *ctx, const struct graft_pt_thread *t,
  */
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
 		    struct graft_err *err);
+/*
+ * Whether waits for a stopping thread spin briefly before blocking (the
+ * default: the stop of one process comes sooner). Off for commands that
+ * keep every CPU busy with workers anyway (apply --all).
+ */
+void graft_pt_set_polling(bool on);
 /* Detach from every thread; they run again. Never fails as a whole. */
 void graft_pt_thaw(struct graft_pt_world *w);
 void graft_pt_world_free(struct graft_pt_world *w);
