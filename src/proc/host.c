@@ -112,6 +112,8 @@ int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft
 		st->tracer = (pid_t)strtol(v, NULL, 10);
 	if ((v = status_field(buf, "Threads")))
 		st->threads = (unsigned)strtoul(v, NULL, 10);
+	if ((v = status_field(buf, "SigBlk")))
+		st->sigblk = strtoull(v, NULL, 16);
 	if ((v = status_field(buf, "Seccomp")))
 		st->seccomp = (int)strtol(v, NULL, 10);
 	if ((v = status_field(buf, "Seccomp_filters")))

@@ -93,6 +93,7 @@ struct graft_proc_status {
 	unsigned threads;
 	int seccomp; /* 0 none, 1 strict, 2 filter */
 	unsigned seccomp_filters;
+	uint64_t sigblk; /* blocked signals (of this thread, when pid is a tid) */
 	bool kthread;
 };
 int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft_err *err);

@@ -284,7 +284,13 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 				  "threads of process %d appear faster than they can be attached",
 				  (int)pid);
 	if (r == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		static atomic_long ncpu; /* sysconf reads a file each time: once is enough */
+		long cpus = atomic_load(&ncpu);
+
+		if (!cpus) {
+			cpus = sysconf(_SC_NPROCESSORS_ONLN);
+			atomic_store(&ncpu, cpus);
+		}
 
 		w->poll = (long)w->n < (cpus > 1 ? cpus : 2);
 		/* all interrupts before any wait: the stops overlap */

@@ -93,6 +93,8 @@ struct graft_rsys {
 	void *xstate;
 	size_t xstate_len;
 	uint64_t sigblk;
+	struct graft_proc_status status; /* of the thread, read at each stop */
+	bool status_ok;
 	bool frame_ok;
 	uint64_t frame_at; /* the frame written since the last stop, or 0 */
 	/*

@@ -194,30 +194,6 @@ void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps,
 			    (int)rs->pid);
 }
 
-static int read_sigmask(pid_t tid, uint64_t *mask)
-{
-	char path[64], line[256];
-	FILE *f;
-	int r = -ENOENT;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tid, (int)tid);
-	f = fopen(path, "re");
-	if (!f) {
-		/* a thread's status also lives under its own pid directory */
-		(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-		if (!(f = fopen(path, "re")))
-			return -errno;
-	}
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "SigBlk:", 7)) {
-			*mask = strtoull(line + 7, NULL, 16);
-			r = 0;
-			break;
-		}
-	fclose(f);
-	return r;
-}
-
 /*
  * Snapshot what a frame needs right after the thread stopped: its vector
  * state and signal mask. Failing leaves the rsys without frames.
@@ -261,8 +237,9 @@ int pt_rframe_snapshot(struct graft_rsys *rs)
 		memcpy(sw + 8, &xcr0, 8);
 		memcpy(sw + 16, &size, 4);
 	}
-	if (read_sigmask(rs->tid, &rs->sigblk) < 0)
+	if (!rs->status_ok)
 		return -ENOENT;
+	rs->sigblk = rs->status.sigblk;
 	rs->frame_ok = true;
 	return 0;
 }

@@ -113,6 +113,8 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
 				     (int)rs->tid, strerror(errno));
 	rs->in_syscall_stop = false;
+	/* the signal mask (for the frame) and the seccomp mode, in one read */
+	rs->status_ok = graft_proc_status_read(rs->tid, &rs->status, NULL) == 0;
 	if (pt_rframe_snapshot(rs) < 0 && rs->ret_gadget && rs->restorer)
 		graft_debug("thread %d: no signal frame for it (vector state or mask unreadable)",
 			    (int)rs->tid);
@@ -125,11 +127,9 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
  */
 static int rsys_seccomp_allows(struct graft_rsys *rs, struct graft_err *err)
 {
-	struct graft_proc_status st;
-
-	if (graft_proc_status_read(rs->tid, &st, NULL) < 0 || st.seccomp == 0)
+	if (!rs->status_ok || rs->status.seccomp == 0)
 		return 0;
-	if (st.seccomp == 1)
+	if (rs->status.seccomp == 1)
 		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EPERM,
 				      "pid %d runs in seccomp strict mode: graft's system calls "
 				      "would kill it",
