@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "elf/elf.h"
 #include "proc/proc.h"
 
 #define STATUS_MAX    (16u << 10)
@@ -286,6 +287,27 @@ void graft_objcache_fact_put(struct graft_objcache *c, uint32_t tag, const struc
 
 /* --- the file on disk -------------------------------------------------------- */
 
+static bool same_build_at(const char *path, const struct graft_object *obj)
+{
+	_cleanup_(graft_elf_freep) struct graft_elf *e = NULL;
+	uint8_t id[GRAFT_BUILD_ID_MAX];
+	int fd, n;
+
+	if (!obj->build_id_len)
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	if (graft_elf_open_fd(fd, path, &e, NULL) < 0) {
+		(void)close(fd);
+		return false;
+	}
+	n = graft_elf_build_id(e, id, sizeof(id));
+	graft_elf_free(TAKE_PTR(e));
+	(void)close(fd);
+	return n > 0 && (size_t)n == obj->build_id_len && !memcmp(id, obj->build_id, (size_t)n);
+}
+
 enum graft_disk_state graft_proc_object_on_disk(pid_t pid, const struct graft_object *obj)
 {
 	static const char deleted[] = " (deleted)";
@@ -310,8 +332,14 @@ enum graft_disk_state graft_proc_object_on_disk(pid_t pid, const struct graft_ob
 			return GRAFT_DISK_DELETED;
 		return GRAFT_DISK_UNKNOWN;
 	}
-	if (gone || st.st_ino != obj->inode || major(st.st_dev) != obj->dev_major ||
-	    minor(st.st_dev) != obj->dev_minor)
-		return GRAFT_DISK_REPLACED;
-	return GRAFT_DISK_SAME;
+	if (!gone && st.st_ino == obj->inode && major(st.st_dev) == obj->dev_major &&
+	    minor(st.st_dev) == obj->dev_minor)
+		return GRAFT_DISK_SAME;
+	/*
+	 * Another file: but is it another build? A reinstall of the same
+	 * package, or an overlay filesystem on kernels whose maps show the
+	 * lower layer's inode, put the very same code there.
+	 */
+	return S_ISREG(st.st_mode) && same_build_at(path, obj) ? GRAFT_DISK_SAME
+							       : GRAFT_DISK_REPLACED;
 }

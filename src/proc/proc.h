@@ -128,7 +128,10 @@ int graft_proc_objects_cached(pid_t pid, const struct graft_maps *maps,
 			      struct graft_objcache *cache, struct graft_objects *out,
 			      struct graft_err *err);
 
-/* Is the file an object was mapped from still the one at its path? */
+/*
+ * Is the file an object was mapped from still the one at its path (or at
+ * least the same build: equal GNU build-ids count as the same)?
+ */
 enum graft_disk_state {
 	GRAFT_DISK_SAME,
 	GRAFT_DISK_DELETED,  /* unlinked, nothing at its path */

@@ -13,7 +13,7 @@ chmod 755 "$T"
 gcc -O2 -g -fPIC -shared -o "$T/libhost.so" "$HERE/host/lib.c" || fail "compile lib"
 gcc -O2 -g -pthread -o "$T/victim" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T" ||
 	fail "compile victim"
-for d in del rep; do
+for d in del rep same; do
 	mkdir -p "$T/$d" && cp "$T/libhost.so" "$T/$d/"
 	gcc -O2 -g -pthread -o "$T/victim-$d" "$HERE/host/victim.c" -L"$T" -lhost -Wl,-rpath,"$T/$d" ||
 		fail "compile victim-$d"
@@ -44,6 +44,7 @@ bg plain "$T/victim" "$T/out"
 bg traced "$T/victim" "$T/out"
 bg del "$T/victim-del" "$T/out"
 bg rep "$T/victim-rep" "$T/out"
+bg same "$T/victim-same" "$T/out"
 # another mount namespace: the executable is on a tmpfs only it sees
 mkdir -p "$T/ns"
 unshare -m --propagation private bash -c "mount -t tmpfs graft-test '$T/ns' &&
@@ -56,7 +57,7 @@ victim_start skill "$T/secv" kill
 victim_start swx "$T/secv" wx
 victim_start sok "$T/secv" allow
 for _ in $(seq 100); do
-	[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge 6 ] && break
+	[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge 7 ] && break
 	sleep 0.05
 done
 zombie=$(ps -o pid=,stat= --ppid "${VPID[zparent]}" | awk '$2 ~ /^Z/ {print $1}')
@@ -69,6 +70,8 @@ rm "$T/del/libhost.so"
 gcc -O2 -g -fPIC -shared -DUPGRADED -o "$T/rep/libhost.so.new" "$HERE/host/lib.c" -Wl,--build-id=sha1 \
 	-Wl,-soname,libhost-upgraded || fail "compile upgrade"
 mv "$T/rep/libhost.so.new" "$T/rep/libhost.so"
+# a reinstall of the very same build: another file, the same code
+cp "$T/libhost.so" "$T/same/libhost.so.new" && mv "$T/same/libhost.so.new" "$T/same/libhost.so"
 strace -p "${VPID[traced]}" -o /dev/null &
 st=$!
 for _ in $(seq 50); do
@@ -120,6 +123,7 @@ stale() {
 expect_eq "deleted" "$(stale "${VPID[del]}")" "$T/del/libhost.so deleted"
 expect_eq "replaced" "$(stale "${VPID[rep]}")" "$T/rep/libhost.so replaced"
 expect_eq "not stale" "$(stale "${VPID[plain]}")" ""
+expect_eq "same build reinstalled: not stale" "$(stale "${VPID[same]}")" ""
 expect_eq "zombie" "$(jq -r --argjson p "$zombie" '.uninspectable[] | select(.pid == $p) | .reason' <<<"$JSON")" \
 	"a zombie: it runs no code"
 expect_eq "summary fix-exe" "$(jq -c '.summary.patches["fix-exe"]' <<<"$JSON")" \
