@@ -458,8 +458,11 @@ static int run(struct many *m)
 		return EXIT_NOTHING;
 	}
 	m->results = json_array();
+	/* with several processes the workers keep the CPUs busy: no spinning in waits */
+	graft_pt_set_polling(m->n <= 1);
 	sig = cli_run_jobs(m->n, m->a->jobs, m->revert ? revert_job : apply_job, m, progress,
 			   &attempted);
+	graft_pt_set_polling(true);
 	for (size_t i = 0; i < attempted && i < m->n; i++) {
 		const struct item *it = &m->items[i];
 
@@ -516,7 +519,6 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_mutex_init(&m.gate_lock, NULL);
 	(void)pthread_cond_init(&m.gate_cond, NULL);
 	a->o.gate = &m.gate;
-	graft_pt_set_polling(false); /* the workers keep the CPUs busy: no spinning */
 	rc = run(&m);
 	for (size_t i = 0; i < m.n; i++)
 		free(m.items[i].pidx);
@@ -525,7 +527,6 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_cond_destroy(&m.gate_cond);
 	(void)pthread_mutex_destroy(&m.gate_lock);
 	a->o.gate = NULL;
-	graft_pt_set_polling(true);
 	return rc;
 }
 
