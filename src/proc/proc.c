@@ -95,20 +95,15 @@ static int maps_parse_line(char *line, struct graft_map *m)
 	return 0;
 }
 
-int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err)
+int graft_proc_parse_maps(char *text, const char *what, struct graft_maps *out,
+			  struct graft_err *err)
 {
-	_cleanup_free_ char *buf = NULL;
 	struct graft_maps m = {0};
 	size_t cap = 0;
-	char path[64];
 	char *save = NULL;
 	int r;
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	r = graft_read_file(path, MAPS_MAX, &buf, NULL, err);
-	if (r < 0)
-		return r;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (graft_grow((void **)&m.v, &cap, m.n + 1, sizeof(*m.v)) < 0) {
 			graft_maps_free(&m);
 			return graft_err_set(err, -ENOMEM, "out of memory");
@@ -116,12 +111,25 @@ int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *er
 		r = maps_parse_line(line, &m.v[m.n]);
 		if (r < 0) {
 			graft_maps_free(&m);
-			return graft_err_set(err, r, "cannot parse %s", path);
+			return graft_err_set(err, r, "cannot parse %s", what);
 		}
 		m.n++;
 	}
 	*out = m;
 	return 0;
+}
+
+int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	char path[64];
+	int r;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	r = graft_read_file(path, MAPS_MAX, &buf, NULL, err);
+	if (r < 0)
+		return r;
+	return graft_proc_parse_maps(buf, path, out, err);
 }
 
 const struct graft_map *graft_maps_find(const struct graft_maps *m, uint64_t addr)

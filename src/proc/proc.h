@@ -29,6 +29,9 @@ struct graft_maps {
 };
 
 int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err);
+/* Parse the text of a maps file (modified in place); what names it in errors. */
+int graft_proc_parse_maps(char *text, const char *what, struct graft_maps *out,
+			  struct graft_err *err);
 void graft_maps_free(struct graft_maps *m);
 const struct graft_map *graft_maps_find(const struct graft_maps *m, uint64_t addr);
 

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests of the proc layer's parsers and caches (src/proc/): maps lines
+ * as the kernel writes them (paths with spaces, " (deleted)", anonymous and
+ * special mappings, 64-bit addresses, device numbers in hex) and malformed
+ * ones; this very process's status fields; the build-id cache and its
+ * per-mapping facts, from several threads at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proc/proc.h"
+
+static int parse(const char *text, struct graft_maps *m)
+{
+	char *copy = strdup(text);
+	int r;
+
+	assert_non_null(copy);
+	r = graft_proc_parse_maps(copy, "test maps", m, NULL);
+	free(copy);
+	return r;
+}
+
+static void test_maps_lines(void **state)
+{
+	struct graft_maps m = {0};
+
+	(void)state;
+	assert_int_equal(
+		parse("55d0c2a00000-55d0c2a01000 r--p 00000000 fd:01 1054886 /usr/bin/my prog\n"
+		      "55d0c2a01000-55d0c2a02000 r-xp 00001000 fd:01 1054886 /usr/bin/my prog\n"
+		      "7f3e1c000000-7f3e1c021000 rw-p 00000000 00:00 0 \n"
+		      "7f3e1d000000-7f3e1d200000 r-xs 0001f000 103:0a 42     /lib/libx.so "
+		      "(deleted)\n"
+		      "7ffd4c9e1000-7ffd4ca02000 rw-p 00000000 00:00 0                          "
+		      "[stack]\n"
+		      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  "
+		      "[vsyscall]\n",
+		      &m),
+		0);
+	assert_int_equal(m.n, 6);
+	assert_int_equal(m.v[0].start, 0x55d0c2a00000ull);
+	assert_int_equal(m.v[0].end, 0x55d0c2a01000ull);
+	assert_true(m.v[0].r && !m.v[0].w && !m.v[0].x && !m.v[0].shared);
+	assert_string_equal(m.v[0].path, "/usr/bin/my prog");
+	assert_int_equal(m.v[1].offset, 0x1000);
+	assert_true(m.v[1].x);
+	assert_int_equal(m.v[0].dev_major, 0xfd);
+	assert_int_equal(m.v[0].dev_minor, 1);
+	assert_int_equal(m.v[0].inode, 1054886);
+	assert_null(m.v[2].path); /* anonymous, a trailing blank */
+	assert_true(m.v[2].w);
+	assert_true(m.v[3].shared && m.v[3].x);
+	assert_int_equal(m.v[3].dev_major, 0x103);
+	assert_int_equal(m.v[3].dev_minor, 0xa);
+	assert_int_equal(m.v[3].offset, 0x1f000);
+	assert_string_equal(m.v[3].path, "/lib/libx.so (deleted)");
+	assert_string_equal(m.v[4].path, "[stack]");
+	assert_int_equal(m.v[5].start, 0xffffffffff600000ull);
+	assert_ptr_equal(graft_maps_find(&m, 0x55d0c2a01800ull), &m.v[1]);
+	assert_ptr_equal(graft_maps_find(&m, 0x7ffd4ca01fffull), &m.v[4]);
+	assert_null(graft_maps_find(&m, 0x55d0c2a02000ull));
+	graft_maps_free(&m);
+}
+
+static void test_maps_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"55d0c2a00000 r--p 00000000 fd:01 1 /x\n",		/* no end */
+		"55d0c2a00000-55d0c2a01000 r--p\n",			/* cut short */
+		"55d0c2a00000-55d0c2a01000 r-p 00000000 fd:01 1 /x\n",	/* perms */
+		"55d0c2a00000-55d0c2a01000 r--p zz fd:01 1 /x\n",	/* offset */
+		"55d0c2a00000-55d0c2a01000 r--p 00000000 fd01 1 /x\n",	/* device */
+		"55d0c2a00000-55d0c2a01000 r--p 00000000 fd:01 x /x\n", /* inode */
+		"55d0c2a00000-55d0c2a01000 r--p 00000000 fd:01 1x /x\n",
+		"1ffffffffffffffffff-2 r--p 00000000 fd:01 1 /x\n", /* out of range */
+		"55d0c2a00000-55d0c2a01000 r--p 00000000 100000000:01 1 /x\n",
+	};
+	struct graft_err err = {0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct graft_maps m = {0};
+		char *copy = strdup(bad[i]);
+
+		assert_non_null(copy);
+		graft_err_clear(&err);
+		assert_int_equal(graft_proc_parse_maps(copy, "bad maps", &m, &err), -EINVAL);
+		assert_string_equal(err.msg, "cannot parse bad maps");
+		assert_int_equal(m.n, 0);
+		free(copy);
+	}
+}
+
+static void test_own_maps_and_status(void **state)
+{
+	struct graft_maps m = {0};
+	struct graft_proc_status st;
+	bool stack = false;
+
+	(void)state;
+	assert_int_equal(graft_proc_read_maps(getpid(), &m, NULL), 0);
+	for (size_t i = 0; i < m.n; i++)
+		stack |= m.v[i].path && !strcmp(m.v[i].path, "[stack]");
+	assert_true(stack);
+	graft_maps_free(&m);
+	assert_int_equal(graft_proc_status_read(getpid(), &st, NULL), 0);
+	assert_int_equal(st.pid, getpid());
+	assert_int_equal(st.uid, getuid());
+	assert_int_equal(st.euid, geteuid());
+	assert_true(st.state == 'R' || st.state == 'S');
+	assert_int_equal(st.threads, 1);
+	assert_false(st.kthread);
+	assert_string_equal(st.comm, "test-proc");
+	assert_int_equal(graft_proc_status_read(0x7ffffff0, &st, NULL), -ENOENT);
+}
+
+static struct graft_objcache *shared;
+
+static void *cache_worker(void *arg)
+{
+	uintptr_t k = (uintptr_t)arg;
+
+	for (uint64_t ino = 1; ino <= 2000; ino++) {
+		struct graft_object o = {.inode = ino * 8 + k, .dev_major = 8, .dev_minor = 1};
+		uint64_t v;
+
+		if (!graft_objcache_get(shared, &o, &v)) {
+			o.build_id_len = 20;
+			memset(o.build_id, (int)(o.inode & 0xff), 20);
+			graft_objcache_put(shared, &o, o.inode * 4096);
+		}
+	}
+	return NULL;
+}
+
+static void test_objcache(void **state)
+{
+	struct graft_object o = {.inode = 77, .dev_major = 259, .dev_minor = 3};
+	struct graft_map m = {.start = 0x1000,
+			      .end = 0x3000,
+			      .offset = 0x2000,
+			      .inode = 77,
+			      .dev_major = 259,
+			      .dev_minor = 3};
+	uint64_t v = 0, fact[2] = {0x11, 0x22}, got[2] = {0};
+	pthread_t th[4];
+
+	(void)state;
+	assert_int_equal(graft_objcache_new(&shared), 0);
+	assert_false(graft_objcache_get(shared, &o, &v));
+	o.build_id_len = 3;
+	memcpy(o.build_id, "\x01\x02\x03", 3);
+	graft_objcache_put(shared, &o, 0x400000);
+	memset(o.build_id, 0, sizeof(o.build_id));
+	o.build_id_len = 0;
+	assert_true(graft_objcache_get(shared, &o, &v));
+	assert_int_equal(v, 0x400000);
+	assert_int_equal(o.build_id_len, 3);
+	assert_memory_equal(o.build_id, "\x01\x02\x03", 3);
+	o.dev_minor = 4; /* another device: another file */
+	assert_false(graft_objcache_get(shared, &o, &v));
+
+	/* facts: per tag and per mapped part of the file */
+	assert_false(graft_objcache_fact_get(shared, 1, &m, got, sizeof(got)));
+	graft_objcache_fact_put(shared, 1, &m, fact, sizeof(fact));
+	assert_true(graft_objcache_fact_get(shared, 1, &m, got, sizeof(got)));
+	assert_memory_equal(got, fact, sizeof(fact));
+	assert_false(graft_objcache_fact_get(shared, 2, &m, got, sizeof(got)));
+	m.offset = 0;
+	assert_false(graft_objcache_fact_get(shared, 1, &m, got, sizeof(got)));
+	m.inode = 0; /* anonymous memory has no facts */
+	graft_objcache_fact_put(shared, 1, &m, fact, sizeof(fact));
+	assert_false(graft_objcache_fact_get(shared, 1, &m, got, sizeof(got)));
+
+	/* four threads filling and reading it at once (run under TSan/ASan too) */
+	for (uintptr_t k = 0; k < 4; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, cache_worker, (void *)k), 0);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(pthread_join(th[k], NULL), 0);
+	for (uint64_t ino = 1; ino <= 2000; ino++)
+		for (uint64_t k = 0; k < 4; k++) {
+			struct graft_object q = {
+				.inode = ino * 8 + k, .dev_major = 8, .dev_minor = 1};
+
+			assert_true(graft_objcache_get(shared, &q, &v));
+			assert_int_equal(v, q.inode * 4096);
+			assert_int_equal(q.build_id[19], q.inode & 0xff);
+		}
+	graft_objcache_free(shared);
+	graft_objcache_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_maps_lines),
+		cmocka_unit_test(test_maps_malformed),
+		cmocka_unit_test(test_own_maps_and_status),
+		cmocka_unit_test(test_objcache),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
