@@ -76,16 +76,9 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 			(void)cli_fail(&err, "cannot read pid %d", (int)pid);
 		return -1;
 	}
-	{
-		bool any = false;
-
-		for (size_t i = 0; i < maps.n && !any; i++)
-			any = maps.v[i].path &&
-			      strstr(maps.v[i].path, "/memfd:" GRAFT_MEMFD_PREFIX);
-		if (!any) {
-			graft_maps_free(&maps);
-			return 0;
-		}
+	if (!graft_maps_have_region(&maps, NULL)) {
+		graft_maps_free(&maps);
+		return 0;
 	}
 	memfd = graft_mem_open(pid, &err);
 	if (memfd < 0 || graft_region_list(memfd, &maps, &regs, &bad, &err) < 0) {

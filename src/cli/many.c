@@ -28,6 +28,7 @@
 #include "cli/many.h"
 #include "patch/apply.h"
 #include "patch/region.h"
+#include "patch/scan.h"
 #include "ptrace/pt.h"
 
 enum outcome { OUT_DONE, OUT_ALREADY, OUT_SKIPPED, OUT_FAILED, OUT_N };
@@ -67,35 +68,6 @@ static const char *const words[2][OUT_N] = {
 
 /* --- choosing ----------------------------------------------------------------- */
 
-static bool maps_region_of(const struct graft_maps *maps, const char *id, bool *any)
-{
-	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
-	size_t idl = id ? strlen(id) : 0;
-	bool found = false;
-
-	*any = false;
-	for (size_t i = 0; i < maps->n; i++) {
-		const char *p = maps->v[i].path;
-
-		if (!p || strncmp(p, pfx, sizeof(pfx) - 1) != 0)
-			continue;
-		*any = true;
-		p += sizeof(pfx) - 1;
-		if (id && !strncmp(p, id, idl) && (p[idl] == '\0' || p[idl] == ' '))
-			found = true;
-	}
-	return found;
-}
-
-static bool object_is_target(const struct graft_object *o, const struct graft_patch *p)
-{
-	for (size_t k = 0; k < p->ntargets; k++)
-		if (o->build_id_len == p->targets[k].build_id_len &&
-		    !memcmp(o->build_id, p->targets[k].build_id, o->build_id_len))
-			return true;
-	return false;
-}
-
 /* Does pid need work? Fills it->pidx for apply. */
 static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct item *it)
 {
@@ -121,10 +93,11 @@ static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct 
 	it->why = "it maps none of the patches' targets";
 	it->why_code = EXIT_NOTHING;
 	if (m->revert) {
-		r = maps_region_of(&maps, m->a->id, &it->has_regions);
+		it->has_regions = graft_maps_have_region(&maps, NULL);
+		r = graft_maps_have_region(&maps, m->a->id);
 		goto out;
 	}
-	(void)maps_region_of(&maps, NULL, &it->has_regions);
+	it->has_regions = graft_maps_have_region(&maps, NULL);
 	if (graft_proc_objects_cached(pid, &maps, cache, &objs, NULL) < 0)
 		goto out;
 	it->pidx = calloc(ps->n, sizeof(*it->pidx));
@@ -134,7 +107,7 @@ static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct 
 	}
 	for (size_t k = 0; k < ps->n; k++)
 		for (size_t i = 0; i < objs.n; i++)
-			if (object_is_target(&objs.v[i], ps->v[k])) {
+			if (graft_patch_is_for(ps->v[k], &objs.v[i])) {
 				it->pidx[it->np++] = k;
 				break;
 			}
@@ -247,6 +220,15 @@ static const char *audit_result(int code, bool revert)
 	}
 }
 
+/* Were all patches of the batch in already (not: a half-done attempt in the way)? */
+static bool old_in(const bool *already, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!already[k])
+			return false;
+	return n > 0;
+}
+
 static void apply_job(void *ctx, size_t idx)
 {
 	struct many *m = ctx;
@@ -258,7 +240,7 @@ static void apply_job(void *ctx, size_t idx)
 	struct graft_op_result res = {0};
 	struct graft_err err = {0};
 	size_t n = it->np; /* at most MANY_BATCH_MAX: cmd_apply refuses more files */
-	char ids[512] = "", done_ids[512] = "", old_ids[512] = "";
+	char done_ids[512] = "", old_ids[512] = "";
 	json_t *j = json_object(), *jdone = json_array(), *jold = json_array();
 	enum outcome out;
 	int code = EXIT_DONE, r = -1;
@@ -284,7 +266,7 @@ static void apply_job(void *ctx, size_t idx)
 	r = graft_apply_batch(it->pid, batch, n, &m->a->o, &res, already, &err);
 	if (r == 0) {
 		out = OUT_DONE;
-	} else if (err.kind == GRAFT_ERR_NOOP && err.code == -EEXIST) {
+	} else if (err.kind == GRAFT_ERR_NOOP && err.code == -EEXIST && old_in(already, n)) {
 		out = OUT_ALREADY;
 		code = EXIT_NOTHING;
 	} else {
@@ -304,8 +286,6 @@ log:
 				      ck == EXIT_DONE || ck == EXIT_NOTHING ? NULL : err.msg);
 		(void)snprintf(list + strlen(list), sizeof(done_ids) - strlen(list), "%s'%s'",
 			       list[0] ? ", " : "", batch[k]->id);
-		(void)snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s'%s'",
-			       ids[0] ? ", " : "", batch[k]->id);
 		json_array_append_new(already[k] ? jold : jdone, json_string(batch[k]->id));
 	}
 report:
@@ -318,7 +298,7 @@ report:
 				      res.nfuncs == 1 ? "" : "s", res.stop_ns / 1e6,
 				      old_ids[0] ? "; already in: " : "", old_ids);
 		else if (out == OUT_ALREADY)
-			cli_job_print("pid %d (%s): ALREADY %s\n", (int)it->pid, it->comm, ids);
+			cli_job_print("pid %d (%s): ALREADY %s\n", (int)it->pid, it->comm, old_ids);
 		else
 			cli_job_print("pid %d%s%s%s: %s %s\n", (int)it->pid,
 				      it->comm[0] ? " (" : "", it->comm, it->comm[0] ? ")" : "",

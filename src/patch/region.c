@@ -86,6 +86,24 @@ static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
 	return 0;
 }
 
+bool graft_maps_have_region(const struct graft_maps *maps, const char *patch_id)
+{
+	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
+	size_t idl = patch_id ? strlen(patch_id) : 0;
+
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *p = maps->v[i].path;
+
+		if (!is_region_map(&maps->v[i]))
+			continue;
+		p += sizeof(pfx) - 1;
+		/* the kernel names it "/memfd:graft:ID (deleted)" */
+		if (!patch_id || (!strncmp(p, patch_id, idl) && (p[idl] == '\0' || p[idl] == ' ')))
+			return true;
+	}
+	return false;
+}
+
 int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_regions *out,
 		      size_t *bad, struct graft_err *err)
 {

@@ -9,6 +9,7 @@
 #ifndef GRAFT_PATCH_REGION_H
 #define GRAFT_PATCH_REGION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -79,6 +80,8 @@ void graft_regions_free(struct graft_regions *r);
 int graft_region_open(pid_t pid, struct graft_maps *maps, int *memfd, struct graft_regions *regs,
 		      struct graft_err *err);
 const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id);
+/* Does the memory map hold a graft region (of this patch, or of any when NULL)? */
+bool graft_maps_have_region(const struct graft_maps *maps, const char *patch_id);
 /* Region whose jump currently sits at addr (an applied patch), or NULL. */
 const struct graft_region *graft_region_owning_jump(const struct graft_regions *r, uint64_t addr,
 						    const uint8_t *bytes, size_t *func_index);

@@ -47,23 +47,19 @@ void graft_scan_proc_free(struct graft_scan_proc *p)
 	p->nstale = p->nhits = 0;
 }
 
-static bool maps_target(const struct graft_objects *objs, const struct graft_patch *p)
+bool graft_patch_is_for(const struct graft_patch *p, const struct graft_object *o)
 {
 	for (size_t k = 0; k < p->ntargets; k++)
-		for (size_t i = 0; i < objs->n; i++)
-			if (objs->v[i].build_id_len == p->targets[k].build_id_len &&
-			    !memcmp(objs->v[i].build_id, p->targets[k].build_id,
-				    p->targets[k].build_id_len))
-				return true;
+		if (o->build_id_len && o->build_id_len == p->targets[k].build_id_len &&
+		    !memcmp(o->build_id, p->targets[k].build_id, o->build_id_len))
+			return true;
 	return false;
 }
 
-static bool has_regions(const struct graft_maps *maps)
+static bool maps_target(const struct graft_objects *objs, const struct graft_patch *p)
 {
-	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
-
-	for (size_t i = 0; i < maps->n; i++)
-		if (maps->v[i].path && !strncmp(maps->v[i].path, pfx, sizeof(pfx) - 1))
+	for (size_t i = 0; i < objs->n; i++)
+		if (graft_patch_is_for(p, &objs->v[i]))
 			return true;
 	return false;
 }
@@ -190,7 +186,7 @@ int graft_scan_proc(pid_t pid, const struct graft_patch *const *patches, size_t 
 			r = -ENOMEM;
 			goto done;
 		}
-		if (out->nhits == 0 && has_regions(&maps)) {
+		if (out->nhits == 0 && graft_maps_have_region(&maps, NULL)) {
 			_cleanup_close_ int memfd = graft_mem_open(pid, NULL);
 
 			if (memfd >= 0)

@@ -56,5 +56,7 @@ int graft_scan_proc(pid_t pid, const struct graft_patch *const *patches, size_t 
 void graft_scan_proc_free(struct graft_scan_proc *p);
 
 const char *graft_scan_state_name(enum graft_scan_state s);
+/* Is o (by build-id) one of the objects patch p is for? */
+bool graft_patch_is_for(const struct graft_patch *p, const struct graft_object *o);
 
 #endif
