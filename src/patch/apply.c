@@ -7,8 +7,10 @@
  * on it: stacking), pick an address within +-2 GiB of the object, link the
  * patch for that address, and on one briefly stopped thread create a memfd
  * named "graft:<id>", fill it from our side through /proc/PID/fd (sealed
- * afterwards), map it read-only and mprotect the code part to read+execute
- * and the data part to read+write. Code is never writable in the target.
+ * afterwards), map it read+execute, as the dynamic loader maps a library's
+ * text, and mprotect the data part, if any, to read+write. Code is never
+ * writable in the target, and nothing is ever made executable after the
+ * fact: W^X policies (MemoryDenyWriteExecute=, PR_SET_MDWE) allow both.
  *
  * Then stop the world (patch/stw.c): re-check the bytes about to be
  * overwritten, write each 5-byte jump through /proc/PID/mem keeping the
@@ -490,7 +492,12 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	/* nobody can change the patch code through the file from now on */
 	if (fcntl(lfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		graft_warn("cannot seal the patch memfd: %s", strerror(errno));
-	r = graft_rsys_mmap(&c->rs, u->base, plan->total, PROT_READ,
+	/*
+	 * The header shares the text's protection (it is sealed, like all of
+	 * the file): one call fewer per process, where a host-wide run spends
+	 * its time, and the way older ELF layouts map their headers too.
+	 */
+	r = graft_rsys_mmap(&c->rs, u->base, plan->total, PROT_READ | PROT_EXEC,
 			    MAP_PRIVATE | MAP_FIXED_NOREPLACE, tfd, 0, &got, c->err);
 	if (r == 0 && got != u->base) {
 		/* an old kernel took NOREPLACE as a hint */
@@ -514,9 +521,8 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	}
 	u->mapped = true;
 	u->mapped_size = plan->total;
-	r = graft_rsys_mprotect(&c->rs, u->base + plan->text_off, plan->text_size,
-				PROT_READ | PROT_EXEC, c->err);
-	if (r == 0 && plan->data_size)
+	r = 0;
+	if (plan->data_size)
 		r = graft_rsys_mprotect(&c->rs, u->base + plan->data_off, plan->data_size,
 					PROT_READ | PROT_WRITE, c->err);
 	if (r < 0) {

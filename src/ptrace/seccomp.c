@@ -5,9 +5,11 @@
  * graft runs memfd_create, mmap, mprotect, munmap and close on a thread of
  * the target, and those calls pass that thread's seccomp filters like any
  * other. A filter that answers KILL would kill the very process graft is
- * meant to keep running; one that answers ERRNO (systemd's
- * MemoryDenyWriteExecute= refuses mprotect(PROT_EXEC)) is a policy graft
- * must respect, not get around. So before the first call, graft fetches the
+ * meant to keep running; one that answers ERRNO is a policy graft must
+ * respect, not get around. (systemd's MemoryDenyWriteExecute= refuses
+ * mprotect(PROT_EXEC) and writable+executable mmaps; graft asks for
+ * neither: its code is mapped read+execute from a sealed file, as the
+ * dynamic loader maps a library.) So before the first call, graft fetches the
  * stopped thread's filters (PTRACE_SECCOMP_GET_FILTER, root only, tracee in
  * a ptrace-stop) and runs each call, with the arguments graft will pass,
  * through a small classic-BPF interpreter. As in the kernel, every filter
@@ -65,9 +67,8 @@ static void seccomp_calls(struct seccomp_call *c, size_t *n)
 		}                                                         \
 	}
 	CALL("memfd_create", SYS_memfd_create, addr, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
-	CALL("mmap", SYS_mmap, addr, len, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
-	CALL("mprotect(PROT_READ|PROT_EXEC)", SYS_mprotect, addr, len, PROT_READ | PROT_EXEC, 0, 0,
-	     0);
+	CALL("mmap(PROT_READ|PROT_EXEC)", SYS_mmap, addr, len, PROT_READ | PROT_EXEC,
+	     MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
 	CALL("mprotect(PROT_READ|PROT_WRITE)", SYS_mprotect, addr, len, PROT_READ | PROT_WRITE, 0,
 	     0, 0);
 	CALL("munmap", SYS_munmap, addr, len, 0, 0, 0, 0);
@@ -306,8 +307,7 @@ int graft_seccomp_check(pid_t tid, struct graft_err *err)
 		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EPERM,
 				      "its seccomp filter answers graft's %s with %s%s",
 				      calls[i].name, action_name(act),
-				      i == 2 ? " (a W^X policy such as MemoryDenyWriteExecute=)"
-					     : "");
+				      i == 1 ? " (a policy against new executable memory)" : "");
 	}
 	return 0;
 }

@@ -3,7 +3,8 @@
 # mount namespace (its executable exists only there), one mapping a library
 # deleted on disk, one whose library was replaced by an upgrade, one traced
 # by strace, seccomp-filtered ones (a filter that would kill on graft's
-# memfd_create, a W^X policy refusing mprotect(PROT_EXEC), a harmless one),
+# memfd_create, systemd's W^X policy (no obstacle: graft patches it), one refusing any
+# new executable mapping, a harmless one),
 # a zombie, an apply whose graft was killed half way, and a patch needing a
 # symbol no object exports. Scan changes nothing; apply refuses what scan
 # calls not patchable, and the filtered victims live on.
@@ -55,6 +56,7 @@ bash -c 'sleep 0 & exec sleep 300' &
 VPID[zparent]=$!
 victim_start skill "$T/secv" kill
 victim_start swx "$T/secv" wx
+victim_start snox "$T/secv" noexec
 victim_start sok "$T/secv" allow
 for _ in $(seq 100); do
 	[ "$(find "$T/out" -maxdepth 1 -name '[0-9]*' ! -name '*.tmp' | wc -l)" -ge 7 ] && break
@@ -112,8 +114,9 @@ expect_eq "deleted lib still patchable" "$(state "${VPID[del]}" fix-lib)" "not a
 expect_eq "replaced lib: the old one runs" "$(state "${VPID[rep]}" fix-lib)" "not applied"
 expect_eq "seccomp kill" "$(state "${VPID[skill]}" fix-secv)" "not patchable"
 expect_in "seccomp kill reason" "$(reason "${VPID[skill]}" fix-secv)" "seccomp filter answers graft's memfd_create with KILL_PROCESS"
-expect_eq "W^X" "$(state "${VPID[swx]}" fix-secv)" "not patchable"
-expect_in "W^X reason" "$(reason "${VPID[swx]}" fix-secv)" "mprotect\(PROT_READ\|PROT_EXEC\) with ERRNO \(a W\^X policy"
+expect_eq "W^X (MemoryDenyWriteExecute=) is no obstacle" "$(state "${VPID[swx]}" fix-secv)" "not applied"
+expect_eq "no new executable memory" "$(state "${VPID[snox]}" fix-secv)" "not patchable"
+expect_in "no exec reason" "$(reason "${VPID[snox]}" fix-secv)" "mmap\(PROT_READ\|PROT_EXEC\) with ERRNO \(a policy against new executable memory"
 expect_eq "harmless filter" "$(state "${VPID[sok]}" fix-secv)" "not applied"
 expect_eq "no symbol" "$(state "${VPID[plain]}" fix-nosym)" "not patchable"
 expect_in "no symbol reason" "$(reason "${VPID[plain]}" fix-nosym)" "undefined symbol 'graft_test_no_such_symbol': not bound to the target and not exported by any object"
@@ -129,7 +132,7 @@ expect_eq "zombie" "$(jq -r --argjson p "$zombie" '.uninspectable[] | select(.pi
 expect_eq "summary fix-exe" "$(jq -c '.summary.patches["fix-exe"]' <<<"$JSON")" \
 	'{"applied":1,"not_applied":2,"not_patchable":1,"interrupted":1}'
 expect_eq "summary fix-secv" "$(jq -c '.summary.patches["fix-secv"]' <<<"$JSON")" \
-	'{"applied":0,"not_applied":1,"not_patchable":2,"interrupted":0}'
+	'{"applied":0,"not_applied":2,"not_patchable":2,"interrupted":0}'
 [ "$(jq .summary.stale <<<"$JSON")" -ge 2 ] || fail "stale count"
 
 # the text form says the same
@@ -149,7 +152,7 @@ JSON=$OUT
 expect_eq "no check" "$(state "${VPID[traced]}" fix-exe)" "not applied"
 
 # scan changed nothing; everyone still runs
-for n in plain traced del rep ns skill swx sok; do
+for n in plain traced del rep ns skill swx snox sok; do
 	kill -0 "${VPID[$n]}" || fail "victim $n died"
 	grep -q memfd:graft "/proc/${VPID[$n]}/maps" && fail "scan left a region in $n"
 done
@@ -161,8 +164,14 @@ done
 run_graft 2 apply "$T/patches/fix-secv.graft" --pid "${VPID[skill]}"
 expect_in "apply kill filter" "$ERR" "KILL_PROCESS: the process would die"
 expect_eq "filtered victim lives" "$(vask skill x)" 1
-run_graft 2 apply "$T/patches/fix-secv.graft" --pid "${VPID[swx]}"
-expect_eq "W^X victim lives" "$(vask swx x)" 1
+run_graft 2 apply "$T/patches/fix-secv.graft" --pid "${VPID[snox]}"
+expect_in "apply no-exec filter" "$ERR" "mmap\(PROT_READ\|PROT_EXEC\) with ERRNO"
+expect_eq "no-exec victim lives" "$(vask snox x)" 1
+# W^X holds and the patch goes in: code mapped r-x from a sealed file, never writable
+run_graft 0 apply "$T/patches/fix-secv.graft" --pid "${VPID[swx]}"
+expect_eq "W^X victim patched" "$(vask swx x)" 2
+grep memfd:graft "/proc/${VPID[swx]}/maps" | awk '{print $2}' | grep -q 'w.x' &&
+	fail "a writable and executable graft mapping"
 run_graft 0 apply "$T/patches/fix-secv.graft" --pid "${VPID[sok]}"
 expect_eq "harmless filter patched" "$(vask sok x)" 2
 # --all patches the namespaced one and the deleted library in place

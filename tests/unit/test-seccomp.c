@@ -135,13 +135,28 @@ static void test_kill_on_memfd(void **state)
 
 static void test_wx_policy(void **state)
 {
-	/* MemoryDenyWriteExecute=: mprotect with PROT_EXEC fails */
-	const struct prog p = PROG(NR, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3),
-				   ARG(2), BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
-				   RET(SECCOMP_RET_ERRNO | EPERM), ALLOW);
+	/*
+	 * MemoryDenyWriteExecute= as systemd writes it: mprotect adding
+	 * PROT_EXEC and mmap asking for PROT_WRITE|PROT_EXEC fail. graft maps
+	 * its code read+execute from a sealed file and never asks for either.
+	 */
+	const struct prog mdwe =
+		PROG(NR, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3), ARG(2),
+		     BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 7),
+		     RET(SECCOMP_RET_ERRNO | EPERM), NR,
+		     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 4), ARG(2),
+		     BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
+		     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
+		     RET(SECCOMP_RET_ERRNO | EPERM), ALLOW);
+	/* stricter: no new executable mapping at all */
+	const struct prog noexec =
+		PROG(NR, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 3), ARG(2),
+		     BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
+		     RET(SECCOMP_RET_ERRNO | EPERM), ALLOW);
 
 	(void)state;
-	expect_refused(&p, 1, "mprotect(PROT_READ|PROT_EXEC)", "ERRNO");
+	expect_allowed(&mdwe, 1);
+	expect_refused(&noexec, 1, "mmap(PROT_READ|PROT_EXEC)", "ERRNO");
 }
 
 static void test_arch_and_ranges(void **state)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A victim under a seccomp filter. argv[1]: "kill" (memfd_create kills the
- * process), "wx" (mprotect with PROT_EXEC fails with EPERM, as systemd's
- * MemoryDenyWriteExecute= does), "allow" (a filter that lets everything
+ * process), "wx" (systemd's MemoryDenyWriteExecute=: mprotect adding
+ * PROT_EXEC and writable+executable mmaps fail with EPERM), "noexec" (no
+ * new executable mapping at all), "allow" (a filter that lets everything
  * through, only logging getpid). It says "ready", then answers each line
  * with the value of answer(), like the basic victim.
  */
@@ -39,6 +40,20 @@ int main(int argc, char **argv)
 		LD_NR,
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3),
 		LD_ARG2,
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 7),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		LD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 4),
+		LD_ARG2,
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		ALLOW,
+	};
+	struct sock_filter noexec[] = {
+		LD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 3),
+		LD_ARG2,
 		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 		ALLOW,
@@ -58,6 +73,8 @@ int main(int argc, char **argv)
 		prog = (struct sock_fprog){sizeof(kill) / sizeof(kill[0]), kill};
 	else if (!strcmp(argv[1], "wx"))
 		prog = (struct sock_fprog){sizeof(wx) / sizeof(wx[0]), wx};
+	else if (!strcmp(argv[1], "noexec"))
+		prog = (struct sock_fprog){sizeof(noexec) / sizeof(noexec[0]), noexec};
 	else
 		prog = (struct sock_fprog){sizeof(allow) / sizeof(allow[0]), allow};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
