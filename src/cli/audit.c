@@ -89,8 +89,8 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 	return EXIT_DONE;
 }
 
-void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
-		   uint64_t stopped_ns, const char *error)
+static void audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result,
+		      int code, uint64_t stopped_ns, const char *error, bool later)
 {
 	struct graft_err err = {0};
 
@@ -98,6 +98,26 @@ void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const cha
 	ev->exit_code = code;
 	ev->stopped_ns = stopped_ns;
 	ev->error = error;
-	if (graft_audit_end(ca->a, ev, &err) < 0)
+	if ((later ? graft_audit_end_later(ca->a, ev, &err) : graft_audit_end(ca->a, ev, &err)) < 0)
 		cli_warn("pid %d: the outcome was not logged: %s", (int)ev->pid, err.msg);
+}
+
+void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
+		   uint64_t stopped_ns, const char *error)
+{
+	audit_end(ca, ev, result, code, stopped_ns, error, false);
+}
+
+void cli_audit_end_later(struct cli_audit *ca, struct graft_audit_event *ev, const char *result,
+			 int code, uint64_t stopped_ns, const char *error)
+{
+	audit_end(ca, ev, result, code, stopped_ns, error, true);
+}
+
+void cli_audit_flush(struct cli_audit *ca)
+{
+	struct graft_err err = {0};
+
+	if (graft_audit_flush(ca->a, &err) < 0)
+		cli_warn("some outcomes were not logged: %s", err.msg);
 }

@@ -61,6 +61,10 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 		    const char *patch_id, pid_t pid, bool with_patch);
 void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
 		   uint64_t stopped_ns, const char *error);
+/* The same, written with the next attempt's row (runs over many processes); then flush. */
+void cli_audit_end_later(struct cli_audit *ca, struct graft_audit_event *ev, const char *result,
+			 int code, uint64_t stopped_ns, const char *error);
+void cli_audit_flush(struct cli_audit *ca);
 
 struct graft_op_opts;
 /* Recover one process (cmd_recover.c); apply and revert call it first. */

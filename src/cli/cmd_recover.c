@@ -40,13 +40,14 @@ int cli_recover_pid(pid_t pid, const struct graft_op_opts *o, struct cli_audit *
 	uint64_t start = 0;
 	int code = EXIT_DONE;
 
-	(void)graft_proc_start_time(pid, &start);
 	if (graft_recover(pid, o, &res, &err) < 0) {
 		code = cli_exit_for(&err);
 		/* before an apply or revert, which says it better, a missing process is no news */
 		if (!json && !(quiet_if_nothing && err.code == -ESRCH))
 			(void)cli_fail(&err, "cannot recover pid %d", (int)pid);
 	}
+	if (res.n)
+		(void)graft_proc_start_time(pid, &start); /* to close the dead graft's entries */
 	for (size_t i = 0; i < res.n; i++) {
 		const struct graft_recover_item *it = &res.items[i];
 		const char *what = it->was_apply ? "rolled back an interrupted apply"

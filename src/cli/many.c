@@ -122,12 +122,32 @@ out:
 	return r;
 }
 
+/* What the pick pass fills for each candidate pid, on the workers. */
+struct pick_pass {
+	struct many *m;
+	const pid_t *pids;
+	struct item *cand;
+	int *got; /* pick()'s answer per candidate: 1 chosen, 0 not, < 0 error */
+};
+
+static void pick_job(void *ctx, size_t i)
+{
+	struct pick_pass *pp = ctx;
+
+	pp->got[i] =
+		pp->pids[i] == getpid() ? 0 : pick(pp->m, pp->pids[i], pp->m->cache, &pp->cand[i]);
+}
+
 static int choose(struct many *m)
 {
 	_cleanup_free_ pid_t *all = NULL;
+	_cleanup_free_ struct item *cand = NULL;
+	_cleanup_free_ int *got = NULL;
 	const pid_t *pids = m->a->pids;
-	size_t npids = m->a->npids;
+	size_t npids = m->a->npids, done = 0;
 	struct graft_err err = {0};
+	struct pick_pass pp;
+	int sig;
 
 	if (!npids) {
 		if (graft_proc_list(&all, &npids, &err) < 0)
@@ -141,28 +161,39 @@ static int choose(struct many *m)
 	if (graft_objcache_new(&m->cache) < 0)
 		return EXIT_ERROR;
 	m->a->o.cache = m->cache;
-	for (size_t i = 0; i < npids; i++) {
-		struct item it;
-		int r;
-
-		if (pids[i] == getpid())
-			continue;
-		r = pick(m, pids[i], m->cache, &it);
-		if (r < 0) {
-			cli_error("out of memory");
-			return EXIT_ERROR;
-		}
-		if (r == 0 && !m->a->npids)
-			continue;
-		if (graft_grow((void **)&m->items, &m->cap, m->n + 1, sizeof(*m->items)) < 0) {
-			free(it.pidx);
-			cli_error("out of memory");
-			return EXIT_ERROR;
-		}
-		if (r == 0)
-			it.np = 0; /* an explicit --pid that needs nothing: reported */
-		m->items[m->n++] = it;
+	cand = calloc(npids + 1, sizeof(*cand));
+	got = calloc(npids + 1, sizeof(*got));
+	m->items = calloc(npids + 1, sizeof(*m->items));
+	if (!cand || !got || !m->items) {
+		cli_error("out of memory");
+		return EXIT_ERROR;
 	}
+	m->cap = npids + 1;
+	/* a read of a few /proc files per process: on every CPU, not one */
+	pp = (struct pick_pass){m, pids, cand, got};
+	sig = cli_run_jobs(npids, m->a->jobs, pick_job, &pp, NULL, &done);
+	for (size_t i = 0; i < npids; i++) {
+		if (i >= done || got[i] < 0 || sig) {
+			free(cand[i].pidx);
+			continue;
+		}
+		if (got[i] == 0 && !m->a->npids)
+			continue;
+		if (got[i] == 0 && pids[i] == getpid())
+			continue;
+		if (got[i] == 0)
+			cand[i].np = 0; /* an explicit --pid that needs nothing: reported */
+		m->items[m->n++] = cand[i];
+	}
+	if (sig) {
+		cli_error("interrupted by signal %d before any process was touched", sig);
+		return EXIT_ERROR;
+	}
+	for (size_t i = 0; i < done; i++)
+		if (got[i] < 0) {
+			cli_error("out of memory");
+			return EXIT_ERROR;
+		}
 	return EXIT_DONE;
 }
 
@@ -281,9 +312,10 @@ log:
 		char *list = already[k] ? old_ids : done_ids;
 
 		if (logged[k])
-			cli_audit_end(&m->a->audit[it->pidx[k]], &ev[k], audit_result(ck, false),
-				      ck, already[k] ? 0 : res.stop_ns,
-				      ck == EXIT_DONE || ck == EXIT_NOTHING ? NULL : err.msg);
+			cli_audit_end_later(&m->a->audit[it->pidx[k]], &ev[k],
+					    audit_result(ck, false), ck,
+					    already[k] ? 0 : res.stop_ns,
+					    ck == EXIT_DONE || ck == EXIT_NOTHING ? NULL : err.msg);
 		(void)snprintf(list + strlen(list), sizeof(done_ids) - strlen(list), "%s'%s'",
 			       list[0] ? ", " : "", batch[k]->id);
 		json_array_append_new(already[k] ? jold : jdone, json_string(batch[k]->id));
@@ -358,8 +390,8 @@ static void revert_job(void *ctx, size_t idx)
 			if (err.code == -ESRCH)
 				code = EXIT_DONE;
 		}
-		cli_audit_end(m->a->audit, &ev, audit_result(code, true), code, res.stop_ns,
-			      out == OUT_DONE ? NULL : err.msg);
+		cli_audit_end_later(m->a->audit, &ev, audit_result(code, true), code, res.stop_ns,
+				    out == OUT_DONE ? NULL : err.msg);
 	}
 	if (!m->a->json) {
 		if (out == OUT_DONE)
@@ -443,6 +475,7 @@ static int run(struct many *m)
 	sig = cli_run_jobs(m->n, m->a->jobs, m->revert ? revert_job : apply_job, m, progress,
 			   &attempted);
 	graft_pt_set_polling(true);
+	cli_audit_flush(m->a->audit); /* every patch's cli_audit shares one log */
 	for (size_t i = 0; i < attempted && i < m->n; i++) {
 		const struct item *it = &m->items[i];
 

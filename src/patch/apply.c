@@ -17,13 +17,18 @@
  * bytes it replaces in the region header, mark the header applied, let go.
  * Any failure after the first remote change unwinds in reverse order.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "link/link.h"
 #include "patch/apply.h"
@@ -52,6 +57,7 @@ struct apply_unit {
 	uint64_t base;
 	bool mapped;
 	uint64_t mapped_size;
+	int queued_fd; /* its memfd in the target, mapped by the chain on the way home; or -1 */
 };
 
 struct apply_ctx {
@@ -61,6 +67,7 @@ struct apply_ctx {
 	bool *skip; /* per patch: already applied, left out */
 	int memfd;
 	struct graft_maps maps;
+	struct graft_maps live_maps; /* read back after mapping, handed to the stop */
 	struct graft_objects objs;
 	struct apply_unit *units;
 	size_t nunits;
@@ -69,9 +76,16 @@ struct apply_ctx {
 	struct graft_regions regions;
 	struct graft_rsys rs;
 	bool rs_active;
-	int rs_fd;    /* the last region's memfd in the target, closed on the way out */
-	bool dry;     /* graft_apply_check: stop before the first change */
-	bool touched; /* a thread of the process was stopped */
+	int rs_fd; /* the last region's memfd in the target, closed on the way out */
+	/* calls the borrowed thread makes on its way home (graft_rsys_end_chain) */
+	struct graft_rsys_call tail[GRAFT_RSYS_CHAIN_MAX];
+	size_t ntail;
+	bool chained;		       /* it was let go to make them */
+	bool no_chain;		       /* every call made and checked on the spot */
+	struct graft_rsys_chain chain; /* from where, to take them back */
+	int chain_fd;		       /* the fd its last call closes */
+	bool dry;		       /* graft_apply_check: stop before the first change */
+	bool touched;		       /* a thread of the process was stopped */
 	/* per object, opened lazily for symbol lookup */
 	struct graft_elf **obj_elf;
 	int *obj_fd;
@@ -85,17 +99,44 @@ static void close_target_fd(struct apply_ctx *c)
 	c->rs_fd = -1;
 }
 
-/* Let the borrowed thread go; a memfd still open in it is closed on its way. */
+static void tail_add(struct apply_ctx *c, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+		     uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	assert(c->ntail < GRAFT_RSYS_CHAIN_MAX);
+	c->tail[c->ntail++] = (struct graft_rsys_call){nr, {a0, a1, a2, a3, a4, a5}};
+}
+
+/*
+ * Let the borrowed thread go. The mappings queued by map_region are made
+ * on its way home, then every memfd still open in it is closed, the last
+ * close last: when that fd is gone, the chain is done (chain_done).
+ */
 static void rsys_finish(struct apply_ctx *c)
 {
-	if (c->rs_fd >= 0) {
-		const uint64_t args[6] = {(uint64_t)c->rs_fd};
+	int last = -1, r;
 
-		if (graft_rsys_end_with(&c->rs, SYS_close, args) < 0)
-			graft_warn("cannot close fd %d in pid %d", c->rs_fd, (int)c->pid);
-	} else {
-		graft_rsys_end(&c->rs);
+	for (size_t i = 0; i < c->nunits; i++)
+		if (c->units[i].queued_fd >= 0) {
+			last = c->units[i].queued_fd;
+			tail_add(c, SYS_close, (uint64_t)last, 0, 0, 0, 0, 0);
+		}
+	if (c->rs_fd >= 0) {
+		last = c->rs_fd;
+		tail_add(c, SYS_close, (uint64_t)last, 0, 0, 0, 0, 0);
 	}
+	if (c->ntail == 0) {
+		graft_rsys_end(&c->rs);
+	} else {
+		if (graft_test_fault("chain-stopped"))
+			(void)kill(c->pid, SIGSTOP); /* stopped as the thread is let go */
+		r = graft_rsys_end_chain(&c->rs, c->tail, c->ntail, &c->chain);
+		if (r < 0)
+			graft_warn("pid %d: the last remote calls were not made: %s", (int)c->pid,
+				   strerror(-r));
+		c->chained = r > 0;
+		c->chain_fd = last;
+	}
+	c->ntail = 0;
 	c->rs_fd = -1;
 	c->rs_active = false;
 }
@@ -122,6 +163,7 @@ static void apply_ctx_free(struct apply_ctx *c)
 	graft_regions_free(&c->regions);
 	graft_objects_free(&c->objs);
 	graft_maps_free(&c->maps);
+	graft_maps_free(&c->live_maps);
 	if (c->memfd >= 0)
 		(void)close(c->memfd);
 }
@@ -174,8 +216,8 @@ static int find_targets_of(struct apply_ctx *c, size_t pi)
 		const char *base = strrchr(t->name, '/');
 
 		if (o) {
-			c->units[c->nunits++] =
-				(struct apply_unit){.patch = p, .pi = pi, .ti = k, .target = o};
+			c->units[c->nunits++] = (struct apply_unit){
+				.patch = p, .pi = pi, .ti = k, .target = o, .queued_fd = -1};
 			continue;
 		}
 		base = base ? base + 1 : t->name;
@@ -463,6 +505,29 @@ static uint64_t pick_address(const struct graft_maps *m, uint64_t size, uint64_t
 
 /* --- mapping in the target ----------------------------------------------- */
 
+/*
+ * Before Linux 4.17 MAP_FIXED_NOREPLACE is an unknown flag and the address
+ * only a hint: a mapping made on the way home could land elsewhere unseen.
+ * Call by call, graft sees where it landed and takes it back.
+ */
+static bool kernel_has_noreplace(void)
+{
+	static atomic_int known; /* 0 not asked, 1 yes, 2 no */
+	int k = atomic_load(&known);
+
+	if (!k) {
+		struct utsname u;
+		unsigned major = 0, minor = 0;
+
+		k = uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+				    (major > 4 || (major == 4 && minor >= 17))
+			    ? 1
+			    : 2;
+		atomic_store(&known, k);
+	}
+	return k == 1;
+}
+
 static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *img)
 {
 	const struct graft_link_plan *plan = u->plan;
@@ -497,6 +562,20 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	 * the file): one call fewer per process, where a host-wide run spends
 	 * its time, and the way older ELF layouts map their headers too.
 	 */
+	if (!c->no_chain && kernel_has_noreplace() &&
+	    c->ntail + 3 + c->nunits <= GRAFT_RSYS_CHAIN_MAX) {
+		/* made by the thread on its way home; check_mapped sees the result */
+		/* (the test fault: the address is taken by the time the thread gets there) */
+		tail_add(c, SYS_mmap,
+			 graft_test_fault("chain-mmap-taken") ? c->maps.v[0].start : u->base,
+			 plan->total, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE,
+			 (uint64_t)tfd, 0);
+		if (plan->data_size)
+			tail_add(c, SYS_mprotect, u->base + plan->data_off, plan->data_size,
+				 PROT_READ | PROT_WRITE, 0, 0, 0);
+		u->queued_fd = tfd;
+		return 0;
+	}
 	r = graft_rsys_mmap(&c->rs, u->base, plan->total, PROT_READ | PROT_EXEC,
 			    MAP_PRIVATE | MAP_FIXED_NOREPLACE, tfd, 0, &got, c->err);
 	if (r == 0 && got != u->base) {
@@ -544,7 +623,7 @@ static void unmap_regions(struct apply_ctx *c)
 	bool any = false;
 
 	for (size_t i = 0; i < c->nunits; i++)
-		any |= c->units[i].mapped;
+		any |= c->units[i].mapped || c->units[i].queued_fd >= 0;
 	if (!any)
 		return;
 	if (!c->rs_active) {
@@ -556,9 +635,13 @@ static void unmap_regions(struct apply_ctx *c)
 		c->rs_active = true;
 	}
 	close_target_fd(c);
+	c->ntail = 0; /* the queued mappings are not made */
 	for (size_t i = c->nunits; i-- > 0;) {
 		struct apply_unit *u = &c->units[i];
 
+		if (u->queued_fd >= 0 && graft_rsys_close(&c->rs, u->queued_fd, NULL) < 0)
+			graft_warn("cannot close fd %d in pid %d", u->queued_fd, (int)c->pid);
+		u->queued_fd = -1;
 		if (!u->mapped)
 			continue;
 		if (graft_rsys_munmap(&c->rs, u->base, u->mapped_size, &e) != 0)
@@ -568,19 +651,122 @@ static void unmap_regions(struct apply_ctx *c)
 	}
 }
 
+/* --- the chain's outcome ---------------------------------------------------- */
+
+#define CHAIN_WAIT_NS (2000ull * 1000000)
+
+/* Has the thread made the chain's last call, the close of chain_fd? */
+static bool chain_done(const void *ctx)
+{
+	static const char ours[] = "/memfd:" GRAFT_MEMFD_PREFIX;
+	const struct apply_ctx *c = ctx;
+	char path[64], link[256];
+	ssize_t n;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)c->pid, c->chain_fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return true; /* closed (or the process is gone: the maps will say) */
+	link[n] = '\0';
+	return strncmp(link, ours, sizeof(ours) - 1) != 0; /* the number was reused */
+}
+
+/*
+ * The borrowed thread was let go to map the regions and close their
+ * memfds on its way home (rsys_finish): wait until it has. A thread that
+ * does not get there (a SIGSTOP came just before it ran) is stopped again
+ * and, not having begun, given back its own registers: then nothing was
+ * mapped and the memfds are still open for unmap_regions to close.
+ */
+static int chain_settle(struct apply_ctx *c)
+{
+	int r;
+
+	if (!c->chained)
+		goto done;
+	c->chained = false;
+	if (graft_poll_until(chain_done, c, CHAIN_WAIT_NS))
+		goto done;
+	r = rsys_ensure(c);
+	if (r < 0)
+		return graft_err_prefix(c->err, r, "the thread mapping the patch did not run");
+	if (graft_rsys_chain_cancel(&c->rs, &c->chain))
+		return graft_err_set(c->err, -ETIMEDOUT,
+				     "process %d did not run to map the patch (is it stopped?); "
+				     "nothing was mapped",
+				     (int)c->pid);
+	/* it had begun: let it finish */
+	for (size_t i = 0; i < c->nunits; i++)
+		c->units[i].queued_fd = -1;
+	graft_rsys_end(&c->rs);
+	c->rs_active = false;
+	if (!graft_poll_until(chain_done, c, CHAIN_WAIT_NS)) {
+		graft_warn("pid %d stopped while mapping patch '%s'; the region appears when it "
+			   "runs again, and 'graft recover' removes it",
+			   (int)c->pid, c->units[0].patch->id);
+		return graft_err_set(c->err, -ETIMEDOUT,
+				     "process %d stopped while the patch was being mapped",
+				     (int)c->pid);
+	}
+done:
+	for (size_t i = 0; i < c->nunits; i++)
+		c->units[i].queued_fd = -1; /* closed by the chain */
+	return 0;
+}
+
+/*
+ * What the chain mapped, read from the maps: each unit's region where it
+ * was meant to be, its code r-x and its data rw-. A unit found mapped is
+ * marked so, for unmap_regions should anything fail.
+ */
+static int check_mapped(struct apply_ctx *c, const struct graft_maps *maps)
+{
+	for (size_t i = 0; i < c->nunits; i++) {
+		struct apply_unit *u = &c->units[i];
+		const struct graft_link_plan *plan = u->plan;
+		const struct graft_map *h = graft_maps_find(maps, u->base), *t, *d;
+		char name[160];
+
+		(void)snprintf(name, sizeof(name), "/memfd:" GRAFT_MEMFD_PREFIX "%s", u->patch->id);
+		if (!u->mapped && h && h->start == u->base && h->path &&
+		    strncmp(h->path, name, strlen(name)) == 0 &&
+		    (h->path[strlen(name)] == '\0' || h->path[strlen(name)] == ' ')) {
+			u->mapped = true;
+			u->mapped_size = plan->total;
+		}
+		if (!u->mapped)
+			return graft_err_set(c->err, -EADDRNOTAVAIL,
+					     "the patch region was not mapped at 0x%" PRIx64
+					     " in the process",
+					     u->base);
+		t = graft_maps_find(maps, u->base + plan->text_off);
+		d = plan->data_size ? graft_maps_find(maps, u->base + plan->data_off) : NULL;
+		if (!t || !t->x || t->w || (plan->data_size && (!d || !d->w || d->x)))
+			return graft_err_set(c->err, -EIO,
+					     "the patch region at 0x%" PRIx64
+					     " did not get its protections (code r-x, data rw-)",
+					     u->base);
+	}
+	return 0;
+}
+
 /*
  * Going live is allowed only if any later graft can find the patch again
  * from the process alone: read the regions back the way status and revert do.
  */
 static int verify_discoverable(struct apply_ctx *c)
 {
-	struct graft_maps maps = {0};
+	struct graft_maps *maps = &c->live_maps;
 	struct graft_regions regs = {0};
-	int r = graft_proc_read_maps(c->pid, &maps, c->err);
+	int r;
 
+	graft_maps_free(maps);
+	r = graft_proc_read_maps(c->pid, maps, c->err);
 	if (r < 0)
 		return r;
-	r = graft_region_list(c->memfd, &maps, &regs, NULL, c->err);
+	r = check_mapped(c, maps);
+	if (r == 0)
+		r = graft_region_list(c->memfd, maps, &regs, NULL, c->err);
 	for (size_t i = 0; r == 0 && i < c->nunits; i++) {
 		const struct apply_unit *u = &c->units[i];
 		bool found = false;
@@ -595,7 +781,6 @@ static int verify_discoverable(struct apply_ctx *c)
 					  "not going live");
 	}
 	graft_regions_free(&regs);
-	graft_maps_free(&maps);
 	return r;
 }
 
@@ -827,6 +1012,28 @@ static int dry_run_finish(struct apply_ctx *c)
 	return r;
 }
 
+static int unit_fail(struct apply_ctx *c, const struct apply_unit *u, int r)
+{
+	return c->npatches > 1 ? graft_err_prefix(c->err, r, "patch '%s'", u->patch->id) : r;
+}
+
+/* Link and map every unit, let the thread go, and see that all is in place. */
+static int map_all(struct apply_ctx *c)
+{
+	int r;
+
+	for (size_t i = 0; i < c->nunits; i++) {
+		r = map_unit(c, &c->units[i]);
+		if (r < 0)
+			return unit_fail(c, &c->units[i], r);
+	}
+	if (c->dry)
+		return dry_run_finish(c);
+	rsys_finish(c);
+	r = chain_settle(c);
+	return r < 0 ? r : verify_discoverable(c);
+}
+
 static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_opts *opts,
 				    struct graft_op_result *res)
 {
@@ -836,25 +1043,32 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	int r;
 
 	/* every unit's checks before any unit touches the process */
-	for (int phase = 0; phase < 2; phase++)
-		for (size_t i = 0; i < c->nunits; i++) {
-			struct apply_unit *u = &c->units[i];
-
-			r = phase == 0 ? check_unit(c, u) : map_unit(c, u);
-			if (r < 0)
-				return c->npatches > 1 ? graft_err_prefix(c->err, r, "patch '%s'",
-									  u->patch->id)
-						       : r;
-			nfuncs += phase ? u->nfuncs : 0;
-		}
+	for (size_t i = 0; i < c->nunits; i++) {
+		r = check_unit(c, &c->units[i]);
+		if (r < 0)
+			return unit_fail(c, &c->units[i], r);
+		nfuncs += c->units[i].nfuncs;
+	}
 	ranges = calloc(2 * nfuncs + 1, sizeof(*ranges));
 	if (!ranges)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
-	if (c->dry)
-		return dry_run_finish(c);
-	rsys_finish(c);
-	r = verify_discoverable(c);
-	if (r < 0)
+	r = map_all(c);
+	if (r == -EADDRNOTAVAIL && !c->no_chain) {
+		/*
+		 * A mapping made on the way home found its address taken
+		 * meanwhile (the process mapped something there): do it again
+		 * the slow way, which sees the error and picks another address.
+		 */
+		graft_debug("pid %d: %s; mapping again call by call", (int)c->pid, c->err->msg);
+		unmap_regions(c);
+		rsys_finish(c);
+		graft_err_clear(c->err);
+		c->no_chain = true;
+		for (size_t i = 0; i < c->nunits; i++)
+			c->units[i].mapped = false;
+		r = map_all(c);
+	}
+	if (r < 0 || c->dry)
 		return r;
 
 	/* busy ranges: each old function, and the code currently replacing it */
@@ -882,6 +1096,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 				 .timeout_ms = opts->timeout_ms,
 				 .commit = apply_commit,
 				 .gate = opts->gate,
+				 .maps = &c->live_maps,
 				 .ctx = c};
 	r = graft_stw_run(&stw, c->err);
 	res->stop_ns = stw.stop_ns;
@@ -925,10 +1140,14 @@ static int apply_run(pid_t pid, const struct graft_patch *const *patches, size_t
 	memset(res, 0, sizeof(*res));
 	memset(already, 0, npatches * sizeof(*already));
 	(void)snprintf(res->patch_id, sizeof(res->patch_id), "%s", patches[0]->id);
-	if (!graft_proc_is_alive(pid))
+	/* an exited process has no maps to read, a zombie an empty one */
+	r = graft_proc_read_maps(pid, &c.maps, err);
+	if ((r < 0 || c.maps.n == 0) && !graft_proc_is_alive(pid)) {
+		graft_err_clear(err);
+		graft_maps_free(&c.maps);
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
-	if ((r = graft_proc_read_maps(pid, &c.maps, err)) < 0 ||
-	    (r = graft_proc_objects_cached(pid, &c.maps, opts->cache, &c.objs, err)) < 0)
+	}
+	if (r < 0 || (r = graft_proc_objects_cached(pid, &c.maps, opts->cache, &c.objs, err)) < 0)
 		goto out;
 	c.obj_elf = calloc(c.objs.n + 1, sizeof(*c.obj_elf));
 	c.obj_fd = malloc((c.objs.n + 1) * sizeof(int));

@@ -58,10 +58,16 @@ int graft_recover(pid_t pid, const struct graft_op_opts *opts, struct graft_reco
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	if (!graft_proc_is_alive(pid))
+	if ((r = graft_region_open(pid, NULL, &memfd, &regs, err)) < 0) {
+		if (graft_proc_is_alive(pid))
+			return r;
+		graft_err_clear(err);
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
-	if ((r = graft_region_open(pid, NULL, &memfd, &regs, err)) < 0)
-		return r;
+	}
+	if (regs.n == 0 && !graft_proc_is_alive(pid)) {
+		graft_regions_free(&regs);
+		return graft_err_set(err, -ESRCH, "no process %d", (int)pid); /* a zombie */
+	}
 	for (size_t i = 0; i < regs.n && r == 0; i++) {
 		const struct graft_region_hdr *h = regs.v[i].hdr;
 		struct graft_recover_item *it;

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "patch/apply.h"
 #include "patch/stw.h"
@@ -145,21 +146,63 @@ static int revert_check_order(pid_t pid, int memfd, const struct graft_regions *
 	return 0;
 }
 
-static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
-			 struct graft_objcache *cache, const struct graft_region *reg)
+struct unmapping {
+	pid_t pid;
+	const struct graft_region *const *regs;
+	size_t n;
+};
+
+static bool regions_gone(const void *ctx)
 {
+	const struct unmapping *u = ctx;
+	struct graft_maps maps = {0};
+	bool gone = true;
+
+	if (graft_proc_read_maps(u->pid, &maps, NULL) < 0)
+		return true; /* the process is gone, or will be */
+	for (size_t k = 0; k < u->n; k++) {
+		const struct graft_map *m = graft_maps_find(&maps, u->regs[k]->addr);
+
+		gone &= !m || m->start != u->regs[k]->addr;
+	}
+	graft_maps_free(&maps);
+	return gone;
+}
+
+/*
+ * The patch is out; its regions go. The munmaps are made by the borrowed
+ * thread on its way home (one stop instead of four per region); graft
+ * waits until the maps show them gone, so what follows sees the truth.
+ */
+static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
+			 struct graft_objcache *cache, const struct graft_region *const *regs,
+			 size_t n)
+{
+	struct graft_rsys_call calls[GRAFT_RSYS_CHAIN_MAX];
+	struct graft_rsys_chain ch;
 	struct graft_rsys rs;
 	struct graft_err e = {0};
+	int r;
 
+	if (n > GRAFT_RSYS_CHAIN_MAX)
+		n = GRAFT_RSYS_CHAIN_MAX; /* a patch has at most a few targets */
 	if (graft_rsys_begin(pid, memfd, maps, cache, &rs, &e) < 0) {
 		graft_warn("pid %d: patch '%s' is out, but its region stays mapped: %s", (int)pid,
-			   reg->hdr->patch_id, e.msg);
+			   regs[0]->hdr->patch_id, e.msg);
 		return;
 	}
-	if (graft_rsys_munmap(&rs, reg->addr, reg->hdr->region_size, &e) != 0)
+	for (size_t k = 0; k < n; k++)
+		calls[k] = (struct graft_rsys_call){SYS_munmap,
+						    {regs[k]->addr, regs[k]->hdr->region_size}};
+	r = graft_rsys_end_chain(&rs, calls, n, &ch);
+	if (r < 0) {
 		graft_warn("pid %d: cannot unmap the region of patch '%s'", (int)pid,
-			   reg->hdr->patch_id);
-	graft_rsys_end(&rs);
+			   regs[0]->hdr->patch_id);
+		return;
+	}
+	if (!graft_poll_until(regions_gone, &(struct unmapping){pid, regs, n}, 2000ull * 1000000))
+		graft_warn("pid %d: patch '%s' is out; its region goes when the process runs again",
+			   (int)pid, regs[0]->hdr->patch_id);
 }
 
 int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *opts,
@@ -178,9 +221,15 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 
 	memset(res, 0, sizeof(*res));
 	(void)snprintf(res->patch_id, sizeof(res->patch_id), "%s", patch_id);
-	if (!graft_proc_is_alive(pid))
+	/* an exited process has no maps to read, a zombie an empty one */
+	r = graft_region_open(pid, &maps, &memfd, &regs, err);
+	if ((r < 0 || maps.n == 0) && !graft_proc_is_alive(pid)) {
+		graft_err_clear(err);
+		graft_regions_free(&regs);
+		graft_maps_free(&maps);
 		return graft_err_set(err, -ESRCH, "no process %d", (int)pid);
-	if ((r = graft_region_open(pid, &maps, &memfd, &regs, err)) < 0)
+	}
+	if (r < 0)
 		goto out;
 	/* a patch for several targets has one region per target: all come out */
 	mine = calloc(regs.n + 1, sizeof(*mine));
@@ -244,6 +293,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 				      .timeout_ms = opts->timeout_ms,
 				      .commit = revert_commit,
 				      .gate = opts->gate,
+				      .maps = &maps,
 				      .ctx = &c};
 
 		r = graft_stw_run(&s, err);
@@ -257,8 +307,7 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	res->nlive = nlive;
 	res->region_addr = mine[0]->addr;
 	res->ntargets = res->ntargets_mapped = n;
-	for (size_t k = 0; k < n; k++)
-		revert_unmap(pid, memfd, &maps, opts->cache, mine[k]);
+	revert_unmap(pid, memfd, &maps, opts->cache, mine, n);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
 		graft_err_clear(err);

@@ -50,7 +50,7 @@ static const struct graft_busy_range *range_hit(const struct graft_stw *s, uint6
 	return NULL;
 }
 
-static int check_thread(struct graft_stw *s, struct graft_maps *maps,
+static int check_thread(struct graft_stw *s, const struct graft_maps **maps, struct graft_maps *own,
 			const struct graft_pt_thread *t, uint64_t lo_all, uint64_t hi_all,
 			uint64_t **bufp, size_t *cap, struct busy_hit *hit, struct graft_err *err)
 {
@@ -63,16 +63,17 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 		*hit = (struct busy_hit){t->tid, r->name, true};
 		return 1;
 	}
-	m = graft_maps_find(maps, sp);
+	m = graft_maps_find(*maps, sp);
 	if (!m) {
 		/* a stack mapped after our snapshot: refresh once */
 		struct graft_maps fresh;
 
 		if (graft_proc_read_maps(s->pid, &fresh, err) < 0)
 			return -EIO;
-		graft_maps_free(maps);
-		*maps = fresh;
-		m = graft_maps_find(maps, sp);
+		graft_maps_free(own);
+		*own = fresh;
+		*maps = own;
+		m = graft_maps_find(*maps, sp);
 		if (!m)
 			return graft_err_set(err, -EFAULT,
 					     "thread %d has its stack pointer 0x%" PRIx64
@@ -119,7 +120,8 @@ static int check_thread(struct graft_stw *s, struct graft_maps *maps,
 /* State of the safety check, fed one thread at a time as each stops. */
 struct check_ctx {
 	struct graft_stw *s;
-	struct graft_maps *maps;
+	const struct graft_maps *maps;
+	struct graft_maps *own; /* read here: none given, or a refresh */
 	uint64_t lo_all, hi_all;
 	uint64_t *buf;
 	size_t cap;
@@ -134,7 +136,8 @@ static int check_stopped(void *ctx, const struct graft_pt_thread *t, struct graf
 
 	if (c->busy)
 		return 0; /* refused already; the others only need to stop */
-	r = check_thread(c->s, c->maps, t, c->lo_all, c->hi_all, &c->buf, &c->cap, &c->hit, err);
+	r = check_thread(c->s, &c->maps, c->own, t, c->lo_all, c->hi_all, &c->buf, &c->cap, &c->hit,
+			 err);
 	if (r > 0)
 		c->busy = true;
 	return r < 0 ? r : 0;
@@ -155,13 +158,17 @@ struct sched_saved {
 
 static void boost_begin(struct sched_saved *s)
 {
+	/* only graft changes its threads' policy, and it puts it back: ask once */
+	static __thread struct sched_saved own;
+	static __thread bool known;
 	struct sched_param rt = {.sched_priority = 10};
 
-	s->boosted = false;
-	s->policy = sched_getscheduler(0);
-	if (s->policy < 0 || sched_getparam(0, &s->param) < 0)
-		return;
-	s->boosted = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0;
+	if (!known) {
+		own.policy = sched_getscheduler(0);
+		known = own.policy >= 0 && sched_getparam(0, &own.param) == 0;
+	}
+	*s = own;
+	s->boosted = known && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0;
 }
 
 static void boost_end(const struct sched_saved *s)
@@ -181,14 +188,17 @@ static void sleep_ms(unsigned ms)
 int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 {
 	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
-	struct graft_maps maps = {0};
-	struct check_ctx c = {.s = s, .maps = &maps, .lo_all = UINT64_MAX};
+	struct graft_maps own = {0};
+	struct check_ctx c = {.s = s, .maps = s->maps, .own = &own, .lo_all = UINT64_MAX};
 	unsigned backoff = 1;
 	int r;
 
-	r = graft_proc_read_maps(s->pid, &maps, err);
-	if (r < 0)
-		return r;
+	if (!c.maps) {
+		r = graft_proc_read_maps(s->pid, &own, err);
+		if (r < 0)
+			return r;
+		c.maps = &own;
+	}
 	for (size_t i = 0; i < s->nranges; i++) {
 		if (s->ranges[i].lo < c.lo_all)
 			c.lo_all = s->ranges[i].lo;
@@ -199,7 +209,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 	c.cap = 64u << 10;
 	c.buf = malloc(c.cap);
 	if (!c.buf) {
-		graft_maps_free(&maps);
+		graft_maps_free(&own);
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	}
 	memset(c.buf, 0xa5, c.cap); /* not 0: malloc+memset(0) may become calloc */
@@ -252,7 +262,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		sleep_ms(backoff);
 		backoff = backoff * 2 > 50 ? 50 : backoff * 2;
 	}
-	graft_maps_free(&maps);
+	graft_maps_free(&own);
 	free(c.buf);
 	return r;
 }

@@ -40,6 +40,8 @@ struct graft_stw {
 	graft_commit_fn commit;
 	void *ctx;
 	const struct graft_stop_gate *gate; /* may be NULL */
+	/* the process's maps, read just before by the caller; NULL: read them here */
+	const struct graft_maps *maps;
 	/* results */
 	uint64_t stop_ns; /* stop time of the attempt that committed */
 	unsigned attempts;

@@ -119,6 +119,11 @@ int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft
 		st->seccomp = (int)strtol(v, NULL, 10);
 	if ((v = status_field(buf, "Seccomp_filters")))
 		st->seccomp_filters = (unsigned)strtoul(v, NULL, 10);
+	if ((v = status_field(buf, "x86_Thread_features"))) {
+		size_t len = strcspn(v, "\n");
+
+		st->shstk = memmem(v, len, "shstk", 5) != NULL;
+	}
 	/* "Kthread" is new (6.x); before it, a kernel thread has no VmSize */
 	if ((v = status_field(buf, "Kthread")))
 		st->kthread = *v == '1';

@@ -98,6 +98,7 @@ struct graft_proc_status {
 	unsigned seccomp_filters;
 	uint64_t sigblk; /* blocked signals (of this thread, when pid is a tid) */
 	bool kthread;
+	bool shstk; /* an x86 user shadow stack is on: no return graft did not call */
 };
 int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft_err *err);
 

@@ -66,6 +66,11 @@ pid_t pt_wait_polling(pid_t tid, int *st, bool poll)
 
 enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 {
+	return pt_wait_stop_sig(tid, err_no, NULL);
+}
+
+enum pt_wait_result pt_wait_stop_sig(pid_t tid, int *err_no, int *stop_sig)
+{
 	for (;;) {
 		int st;
 		pid_t r = pt_wait_polling(tid, &st, true);
@@ -80,8 +85,11 @@ enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
 			return PT_GONE;
 		if (!WIFSTOPPED(st))
 			continue;
-		if ((st >> 16) == PTRACE_EVENT_STOP)
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			if (stop_sig)
+				*stop_sig = WSTOPSIG(st);
 			return PT_STOPPED;
+		}
 		/*
 		 * Another stop came first: an event, or a signal to deliver
 		 * (delivered now, in the thread's own context). Any ptrace

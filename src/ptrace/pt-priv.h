@@ -14,6 +14,8 @@ enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR };
  * after which the pending interrupt stops the thread again.
  */
 enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no);
+/* The same; *stop_sig gets SIGTRAP for our interrupt, the stop signal in a group stop. */
+enum pt_wait_result pt_wait_stop_sig(pid_t tid, int *err_no, int *stop_sig);
 /* waitpid(tid, __WALL), polling briefly before blocking. */
 pid_t pt_wait_polling(pid_t tid, int *st, bool poll);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
@@ -27,5 +29,8 @@ void pt_rframe_find(struct graft_rsys *rs, const struct graft_maps *maps,
 		    struct graft_objcache *cache);
 int pt_rframe_snapshot(struct graft_rsys *rs);
 int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out);
+struct graft_rsys_call;
+int pt_rframe_write_chain(struct graft_rsys *rs, const struct graft_rsys_call *next, size_t n,
+			  uint64_t *first_out);
 
 #endif

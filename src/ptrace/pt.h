@@ -92,11 +92,18 @@ struct graft_rsys {
 	uint64_t restorer;   /* "mov $15,%rax; syscall" */
 	void *xstate;
 	size_t xstate_len;
+	uint8_t *frame_img; /* where frames are put together before their one write */
 	uint64_t sigblk;
 	struct graft_proc_status status; /* of the thread, read at each stop */
 	bool status_ok;
 	bool frame_ok;
 	uint64_t frame_at; /* the frame written since the last stop, or 0 */
+	uint64_t frame_fp; /* and the vector state it points to */
+	/*
+	 * The process was seen in a group stop (SIGSTOP and the like): let go,
+	 * the thread would stop again before running anything on its way home.
+	 */
+	bool group_stop;
 	/*
 	 * Writable stack-like mappings (the main stack, anonymous private
 	 * ones), copied at begin: a frame is written only inside the one that
@@ -134,6 +141,41 @@ void graft_rsys_end(struct graft_rsys *rs);
  * made the usual way first. Returns 0, or the usual call's error.
  */
 int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6]);
+
+/* A system call for graft_rsys_end_chain. */
+struct graft_rsys_call {
+	long nr;
+	uint64_t args[6];
+};
+#define GRAFT_RSYS_CHAIN_MAX 16
+
+/* Where a chain let go of a thread left it, to take the chain back (graft_rsys_chain_cancel). */
+struct graft_rsys_chain {
+	uint64_t first_frame;	      /* rsp of the thread as it starts the chain */
+	uint64_t gadget;	      /* rip likewise */
+	struct user_regs_struct home; /* the thread's own registers */
+};
+
+/*
+ * graft_rsys_end after calls[0..n-1] (n <= GRAFT_RSYS_CHAIN_MAX), made in
+ * order by the thread on its way home: each returns through a signal frame
+ * graft wrote below the thread's stack, which loads the next call, the last
+ * one the thread's own context (ptrace/rframe.c). graft does not wait: 1 is
+ * returned and the caller learns what the calls did from the process (the
+ * calls are ordered so that the last one's effect can be watched for, such
+ * as a close). *ch tells where the thread starts. Without frames, or with
+ * the process in a group stop (it would not run them until continued), the
+ * calls are made one by one now, their results ignored, and 0 is returned.
+ * The thread is let go in every case; < 0 when it could not be run.
+ */
+int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *calls, size_t n,
+			 struct graft_rsys_chain *ch);
+/*
+ * In a new session on the same thread (graft_rsys_begin): if the thread has
+ * not started the chain ch yet (a group stop came first), give it back its
+ * own registers instead. 1 if taken back, 0 if it had started.
+ */
+int graft_rsys_chain_cancel(struct graft_rsys *rs, const struct graft_rsys_chain *ch);
 
 /* Conveniences over graft_rsys_syscall; they return -errno of the target. */
 int graft_rsys_mmap(struct graft_rsys *rs, uint64_t addr, uint64_t len, int prot, int flags, int fd,

@@ -72,6 +72,9 @@ struct kframe {
 _Static_assert(offsetof(struct kframe, r8) == 8 + 40, "sigcontext inside ucontext");
 _Static_assert(offsetof(struct kframe, uc_sigmask) == 8 + 296, "uc_sigmask");
 
+/* room for one chained frame (pt_rframe_write_chain), keeping 16-byte alignment */
+#define CHAIN_STEP ((sizeof(struct kframe) + 15) & ~(size_t)15)
+
 static const uint8_t pat_ret_plain[] = {0x0f, 0x05, 0xc3}; /* syscall; ret */
 /* glibc syscall(): syscall; cmp $-4095,%rax; jae err; ret (err: set errno; ret) */
 static const uint8_t pat_ret_glibc[] = {0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0,
@@ -239,9 +242,41 @@ int pt_rframe_snapshot(struct graft_rsys *rs)
 	}
 	if (!rs->status_ok)
 		return -ENOENT;
+	if (rs->status.shstk) {
+		/* a shadow stack faults on any "ret" to an address graft put there */
+		graft_debug("thread %d has a shadow stack: no signal frame for it", (int)rs->tid);
+		return -ENOTSUP;
+	}
 	rs->sigblk = rs->status.sigblk;
 	rs->frame_ok = true;
 	return 0;
+}
+
+/* A frame that rt_sigreturn turns into the context regs, vector state at fp. */
+static void frame_fill(const struct graft_rsys *rs, struct kframe *f,
+		       const struct user_regs_struct *s, uint64_t fp)
+{
+	f->pretcode = rs->restorer;
+	f->uc_flags = UC_FP_XSTATE | UC_SIGCTX_SS | UC_STRICT_SS;
+	/* rt_sigreturn ignores an invalid alternate stack (the thread keeps its own) */
+	f->ss_flags = 3;
+	f->r8 = s->r8, f->r9 = s->r9, f->r10 = s->r10, f->r11 = s->r11;
+	f->r12 = s->r12, f->r13 = s->r13, f->r14 = s->r14, f->r15 = s->r15;
+	f->di = s->rdi, f->si = s->rsi, f->bp = s->rbp, f->bx = s->rbx, f->dx = s->rdx;
+	f->ax = s->rax, f->cx = s->rcx, f->sp = s->rsp, f->ip = s->rip, f->flags = s->eflags;
+	f->cs = (uint16_t)s->cs, f->ss = (uint16_t)s->ss;
+	f->fpstate = fp;
+	f->uc_sigmask = rs->sigblk;
+}
+
+/* Is [lo, rsp) inside the stack mapping that holds rsp, a page to spare below? */
+static bool frame_fits(const struct graft_rsys *rs, uint64_t rsp, uint64_t lo)
+{
+	for (size_t i = 0; i < rs->nstacks; i++)
+		if (rsp > rs->stacks[i].start && rsp <= rs->stacks[i].end &&
+		    lo >= rs->stacks[i].start + 4096 + 64)
+			return true;
+	return false;
 }
 
 /*
@@ -271,30 +306,13 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 	}
 	fp = (s->rsp - BELOW_SP - rs->xstate_len - 64) & ~(uint64_t)63;
 	frame = (fp - sizeof(struct kframe) - 64) & ~(uint64_t)15;
-	{
-		/* the frame, and a page for a called function, inside rsp's own mapping */
-		bool inside = false;
-
-		for (size_t i = 0; i < rs->nstacks && !inside; i++)
-			inside = s->rsp > rs->stacks[i].start && s->rsp <= rs->stacks[i].end &&
-				 frame >= rs->stacks[i].start + 4096 + 64;
-		if (!inside) {
-			graft_debug("thread %d: no room for a signal frame below rsp %#llx",
-				    (int)rs->tid, s->rsp);
-			return -ENOSPC;
-		}
+	/* the frame, and a page for a called function, inside rsp's own mapping */
+	if (!frame_fits(rs, s->rsp, frame)) {
+		graft_debug("thread %d: no room for a signal frame below rsp %#llx", (int)rs->tid,
+			    s->rsp);
+		return -ENOSPC;
 	}
-	f.pretcode = rs->restorer;
-	f.uc_flags = UC_FP_XSTATE | UC_SIGCTX_SS | UC_STRICT_SS;
-	/* rt_sigreturn ignores an invalid alternate stack (the thread keeps its own) */
-	f.ss_flags = 3;
-	f.r8 = s->r8, f.r9 = s->r9, f.r10 = s->r10, f.r11 = s->r11;
-	f.r12 = s->r12, f.r13 = s->r13, f.r14 = s->r14, f.r15 = s->r15;
-	f.di = s->rdi, f.si = s->rsi, f.bp = s->rbp, f.bx = s->rbx, f.dx = s->rdx;
-	f.ax = s->rax, f.cx = s->rcx, f.sp = s->rsp, f.ip = s->rip, f.flags = s->eflags;
-	f.cs = (uint16_t)s->cs, f.ss = (uint16_t)s->ss;
-	f.fpstate = fp;
-	f.uc_sigmask = rs->sigblk;
+	frame_fill(rs, &f, s, fp);
 	/*
 	 * rt_sigreturn sets orig_ax to -1: no restart happens after it. A
 	 * thread stopped inside an interrupted system call must restart it,
@@ -307,10 +325,77 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
 		f.ip = s->rip - 2;
 		f.ax = ax == -ERESTART_RESTARTBLOCK_ ? NR_RESTART_SYSCALL : s->orig_rax;
 	}
-	if (graft_mem_write(rs->memfd, fp, rs->xstate, rs->xstate_len, NULL) < 0 ||
-	    graft_mem_write(rs->memfd, fp + rs->xstate_len, &magic2, sizeof(magic2), NULL) < 0 ||
-	    graft_mem_write(rs->memfd, frame, &f, sizeof(f), NULL) < 0)
-		return -EFAULT;
+	{
+		/*
+		 * One write: the frame, the vector state and its end magic, and
+		 * the few unused bytes between them (dead stack below the red
+		 * zone), as one image.
+		 */
+		size_t len = fp + rs->xstate_len + sizeof(magic2) - frame;
+
+		if (!rs->frame_img && !(rs->frame_img = malloc(XSTATE_MAX + 4096)))
+			return -ENOMEM;
+		if (len > XSTATE_MAX + 4096)
+			return -EINVAL;
+		memset(rs->frame_img, 0, fp - frame);
+		memcpy(rs->frame_img, &f, sizeof(f));
+		memcpy(rs->frame_img + (fp - frame), rs->xstate, rs->xstate_len);
+		memcpy(rs->frame_img + (fp - frame) + rs->xstate_len, &magic2, sizeof(magic2));
+		if (graft_mem_write(rs->memfd, frame, rs->frame_img, len, NULL) < 0)
+			return -EFAULT;
+	}
+	rs->frame_fp = fp;
 	rs->frame_at = *frame_out = frame;
+	return 0;
+}
+
+/*
+ * Frames for system calls made one after another on the way home: frame k
+ * holds a context that is "syscall ... ret" with call k+1's number and
+ * arguments, its stack pointer at frame k+1; the last one's is the thread's
+ * own frame. rt_sigreturn after each call loads the next. They lie below
+ * the thread's frame, the first lowest, so a signal handler run between two
+ * calls (its frame goes below the current rsp) overwrites only frames
+ * already used. All share the thread's vector state, which is only read.
+ */
+int pt_rframe_write_chain(struct graft_rsys *rs, const struct graft_rsys_call *next, size_t n,
+			  uint64_t *first_out)
+{
+	struct kframe f;
+	uint64_t own, at, fp;
+	int r = pt_rframe_write(rs, &own);
+
+	if (r < 0)
+		return r;
+	fp = rs->frame_fp;
+	at = own - n * CHAIN_STEP;
+	if (n && !frame_fits(rs, rs->saved.rsp, at)) {
+		graft_debug("thread %d: no room for %zu chained frames", (int)rs->tid, n);
+		return -ENOSPC;
+	}
+	if (n * CHAIN_STEP > XSTATE_MAX + 4096 || !rs->frame_img)
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		struct user_regs_struct ctx = rs->saved;
+		uint64_t here = at + k * CHAIN_STEP;
+
+		ctx.rip = rs->ret_gadget;
+		ctx.rsp = here + CHAIN_STEP; /* the next frame; the last: the thread's own */
+		ctx.rax = (uint64_t)next[k].nr;
+		ctx.rdi = next[k].args[0];
+		ctx.rsi = next[k].args[1];
+		ctx.rdx = next[k].args[2];
+		ctx.r10 = next[k].args[3];
+		ctx.r8 = next[k].args[4];
+		ctx.r9 = next[k].args[5];
+		memset(&f, 0, sizeof(f));
+		frame_fill(rs, &f, &ctx, fp);
+		memset(rs->frame_img + k * CHAIN_STEP, 0, CHAIN_STEP);
+		memcpy(rs->frame_img + k * CHAIN_STEP, &f, sizeof(f));
+	}
+	/* all of them in one write (the image buffer is free again: the own frame is out) */
+	if (n && graft_mem_write(rs->memfd, at, rs->frame_img, n * CHAIN_STEP, NULL) < 0)
+		return -EFAULT;
+	*first_out = n ? at : own;
 	return 0;
 }

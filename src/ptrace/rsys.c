@@ -92,14 +92,43 @@ static pid_t pick_thread(pid_t pid)
 	return -1;
 }
 
+/*
+ * Seize the main thread, or a live one if it is gone (pthread_exit leaves
+ * it a zombie): trying first spares a look at /proc in the usual case.
+ * rs->tid is the thread tried last, 0 when none lives.
+ */
+static int seize_thread(struct graft_rsys *rs)
+{
+	int e;
+
+	rs->tid = rs->pid;
+	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) == 0)
+		return 0;
+	e = errno;
+	if (e != ESRCH && e != EPERM)
+		return -e;
+	rs->tid = pick_thread(rs->pid);
+	if (rs->tid <= 0) {
+		rs->tid = 0;
+		return -ESRCH;
+	}
+	if (rs->tid == rs->pid)
+		return -e; /* it lives: another tracer holds it */
+	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) == 0)
+		return 0;
+	return -errno;
+}
+
 static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 {
 	int e = 0;
 
+	int sig = SIGTRAP;
+
 	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
 		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s", (int)rs->tid,
 				     strerror(errno));
-	switch (pt_wait_stop(rs->tid, &e)) {
+	switch (pt_wait_stop_sig(rs->tid, &e, &sig)) {
 	case PT_STOPPED:
 		break;
 	case PT_GONE:
@@ -109,6 +138,7 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
 				     strerror(e));
 	}
+	rs->group_stop |= sig != SIGTRAP;
 	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0)
 		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
 				     (int)rs->tid, strerror(errno));
@@ -154,19 +184,19 @@ int graft_rsys_begin(pid_t pid, int memfd, const struct graft_maps *maps,
 				  (int)pid);
 		goto fail;
 	}
-	rs->tid = pick_thread(pid);
-	if (rs->tid <= 0) {
-		r = graft_err_set(err, -ESRCH, "process %d exited (no live thread)", (int)pid);
-		goto fail;
-	}
 	graft_signals_hold(&rs->sigmask);
-	if (ptrace(PTRACE_SEIZE, rs->tid, 0, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
+	r = seize_thread(rs);
+	if (r < 0) {
 		char why[128];
-		int e = errno;
 
 		graft_signals_release(&rs->sigmask);
-		pt_seize_failure(rs->tid, e, why, sizeof(why));
-		r = graft_err_set(err, -e, "cannot attach to pid %d: %s", (int)pid, why);
+		if (rs->tid <= 0) {
+			r = graft_err_set(err, -ESRCH, "process %d exited (no live thread)",
+					  (int)pid);
+			goto fail;
+		}
+		pt_seize_failure(rs->tid, -r, why, sizeof(why));
+		r = graft_err_set(err, r, "cannot attach to pid %d: %s", (int)pid, why);
 		goto fail;
 	}
 	rs->attached = true;
@@ -259,6 +289,7 @@ int graft_rsys_syscall(struct graft_rsys *rs, long nr, const uint64_t args[6], i
 			return r;
 		if ((st >> 16) == PTRACE_EVENT_STOP) {
 			/* group stop before entry: run it again from here */
+			rs->group_stop |= WSTOPSIG(st) != SIGTRAP;
 			continue;
 		}
 		if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
@@ -357,6 +388,11 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t
 	uint64_t frame, sp;
 	int r, st;
 
+	if (rs->status_ok && rs->status.shstk)
+		return graft_err_set(err, -ENOTSUP,
+				     "thread %d runs with a shadow stack: graft cannot call "
+				     "functions in it",
+				     (int)rs->tid);
 	if (pt_rframe_write(rs, &frame) < 0)
 		return funcall_segv(rs, fn, a0, a1, ret, err);
 	sp = frame - 8; /* frame is 16-aligned: the callee sees a call's alignment */
@@ -443,6 +479,8 @@ void graft_rsys_end(struct graft_rsys *rs)
 	rs->attached = false;
 	free(rs->xstate);
 	rs->xstate = NULL;
+	free(rs->frame_img);
+	rs->frame_img = NULL;
 	free(rs->stacks);
 	rs->stacks = NULL;
 	rs->nstacks = 0;
@@ -452,48 +490,79 @@ void graft_rsys_end(struct graft_rsys *rs)
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }
 
-int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6])
+int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *calls, size_t n,
+			 struct graft_rsys_chain *ch)
 {
 	struct user_regs_struct regs;
 	uint64_t frame;
 
-	if (!rs->attached || rs->gone || rs->scratch || pt_rframe_write(rs, &frame) < 0) {
-		int64_t ret;
-		int r = rs->attached && !rs->gone ? graft_rsys_syscall(rs, nr, args, &ret, NULL)
-						  : -ESRCH;
+	if (n == 0 || n > GRAFT_RSYS_CHAIN_MAX || !rs->attached || rs->gone || rs->scratch ||
+	    rs->group_stop || pt_rframe_write_chain(rs, calls + 1, n - 1, &frame) < 0) {
+		int r = rs->attached && !rs->gone ? 0 : -ESRCH;
 
+		for (size_t i = 0; r == 0 && i < n && i < GRAFT_RSYS_CHAIN_MAX; i++) {
+			int64_t ret;
+
+			r = graft_rsys_syscall(rs, calls[i].nr, calls[i].args, &ret, NULL);
+		}
 		graft_rsys_end(rs);
-		return r < 0 ? r : 0;
+		return r;
 	}
 	/*
-	 * The last call is made on the way home: "syscall ... ret" runs it,
-	 * "ret" takes the restorer from the frame, and rt_sigreturn gives the
-	 * thread back its registers, vector state and signal mask, restarting
-	 * a system call it was in. The path of a graft that dies mid-call,
-	 * taken on purpose: it spares the call's two stops and the one of
-	 * leaving.
+	 * The calls are made on the way home: "syscall ... ret" runs the first,
+	 * "ret" takes the restorer from the frame below, and rt_sigreturn loads
+	 * the next call, and so on; the last frame gives the thread back its
+	 * registers, vector state and signal mask, restarting a system call it
+	 * was in. The path of a graft that dies mid-call, taken on purpose: it
+	 * spares each call's two stops and the one of leaving.
 	 */
 	regs = rs->saved;
 	regs.rip = rs->ret_gadget;
 	regs.rsp = frame;
-	regs.rax = (uint64_t)nr;
+	regs.rax = (uint64_t)calls[0].nr;
 	regs.orig_rax = (uint64_t)-1;
-	regs.rdi = args[0];
-	regs.rsi = args[1];
-	regs.rdx = args[2];
-	regs.r10 = args[3];
-	regs.r8 = args[4];
-	regs.r9 = args[5];
+	regs.rdi = calls[0].args[0];
+	regs.rsi = calls[0].args[1];
+	regs.rdx = calls[0].args[2];
+	regs.r10 = calls[0].args[3];
+	regs.r8 = calls[0].args[4];
+	regs.r9 = calls[0].args[5];
 	if (ptrace(PTRACE_SETREGS, rs->tid, 0, &regs) < 0) {
+		int e = errno;
+
 		graft_rsys_end(rs);
-		return -errno;
+		return -e;
 	}
+	ch->first_frame = frame;
+	ch->gadget = rs->ret_gadget;
+	ch->home = rs->saved;
 	graft_test_die_at("rsys-end-with");
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
 		graft_warn("cannot detach thread %d: %s", (int)rs->tid, strerror(errno));
 	rs->gone = true; /* nothing left to undo: graft_rsys_end only frees */
 	graft_rsys_end(rs);
-	return 0;
+	return 1;
+}
+
+int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6])
+{
+	struct graft_rsys_call call = {.nr = nr};
+	struct graft_rsys_chain ch;
+	int r;
+
+	memcpy(call.args, args, sizeof(call.args));
+	r = graft_rsys_end_chain(rs, &call, 1, &ch);
+	return r < 0 ? r : 0;
+}
+
+int graft_rsys_chain_cancel(struct graft_rsys *rs, const struct graft_rsys_chain *ch)
+{
+	if (rs->saved.rip != ch->gadget || rs->saved.rsp != ch->first_frame)
+		return 0;
+	/* a group stop caught it before the first call: back to its own registers */
+	rs->saved = ch->home;
+	rs->frame_at = 0; /* a frame for these registers, if one is needed */
+	return 1;
 }
 
 static int rsys_simple(struct graft_rsys *rs, long nr, uint64_t a0, uint64_t a1, uint64_t a2,

@@ -25,6 +25,14 @@ struct graft_audit {
 	pthread_mutex_t lock;
 	/* prepared once: a run over many processes writes two rows each */
 	sqlite3_stmt *ins, *upd;
+	/* outcomes waiting to be written with the next row (graft_audit_end_later) */
+	struct audit_later {
+		int64_t id;
+		char *result, *error;
+		int exit_code;
+		uint64_t stopped_ns;
+	} later[GRAFT_AUDIT_LATER_MAX];
+	size_t nlater;
 };
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS events ("
@@ -62,10 +70,21 @@ static int db_fail(struct graft_audit *a, int code, const char *what, struct gra
 			     a->db ? sqlite3_errmsg(a->db) : "cannot open");
 }
 
+static void later_drop(struct graft_audit *a)
+{
+	for (size_t i = 0; i < a->nlater; i++) {
+		free(a->later[i].result);
+		free(a->later[i].error);
+	}
+	a->nlater = 0;
+}
+
 void graft_audit_close(struct graft_audit *a)
 {
 	if (!a)
 		return;
+	(void)graft_audit_flush(a, NULL);
+	later_drop(a);
 	sqlite3_finalize(a->ins);
 	sqlite3_finalize(a->upd);
 	if (a->db)
@@ -191,12 +210,83 @@ static int audit_end_locked(struct graft_audit *a, const struct graft_audit_even
 	return 0;
 }
 
+/* The outcomes held back, and maybe a new row, in one transaction: one commit. */
+static int audit_commit_locked(struct graft_audit *a, struct graft_audit_event *begin,
+			       struct graft_err *err)
+{
+	int r = 0;
+
+	if (a->nlater == 0)
+		return begin ? audit_begin_locked(a, begin, err) : 0;
+	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(a, -EIO, "cannot record", err);
+	for (size_t i = 0; r == 0 && i < a->nlater; i++) {
+		const struct audit_later *l = &a->later[i];
+		struct graft_audit_event ev = {.id = l->id,
+					       .result = l->result,
+					       .exit_code = l->exit_code,
+					       .stopped_ns = l->stopped_ns,
+					       .error = l->error};
+
+		r = audit_end_locked(a, &ev, err);
+	}
+	if (r == 0 && begin)
+		r = audit_begin_locked(a, begin, err);
+	if (r == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_fail(a, -EIO, "cannot record", err);
+	if (r < 0) {
+		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		return r; /* the outcomes stay held for the next try */
+	}
+	later_drop(a);
+	return 0;
+}
+
 int graft_audit_begin(struct graft_audit *a, struct graft_audit_event *ev, struct graft_err *err)
 {
 	int r;
 
 	(void)pthread_mutex_lock(&a->lock);
-	r = audit_begin_locked(a, ev, err);
+	r = audit_commit_locked(a, ev, err);
+	(void)pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int graft_audit_end_later(struct graft_audit *a, const struct graft_audit_event *ev,
+			  struct graft_err *err)
+{
+	struct audit_later *l;
+	int r = 0;
+
+	(void)pthread_mutex_lock(&a->lock);
+	if (a->nlater == GRAFT_AUDIT_LATER_MAX)
+		r = audit_commit_locked(a, NULL, err);
+	if (r == 0) {
+		l = &a->later[a->nlater];
+		*l = (struct audit_later){.id = ev->id,
+					  .result = strdup(ev->result ? ev->result : "?"),
+					  .error = ev->error && *ev->error ? strdup(ev->error)
+									   : NULL,
+					  .exit_code = ev->exit_code,
+					  .stopped_ns = ev->stopped_ns};
+		if (!l->result || (ev->error && *ev->error && !l->error)) {
+			free(l->result);
+			free(l->error);
+			r = audit_end_locked(a, ev, err); /* no memory: now, then */
+		} else {
+			a->nlater++;
+		}
+	}
+	(void)pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int graft_audit_flush(struct graft_audit *a, struct graft_err *err)
+{
+	int r;
+
+	(void)pthread_mutex_lock(&a->lock);
+	r = audit_commit_locked(a, NULL, err);
 	(void)pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -247,7 +337,9 @@ int graft_audit_resolve_started(struct graft_audit *a, pid_t pid, uint64_t start
 	int r;
 
 	(void)pthread_mutex_lock(&a->lock);
-	r = audit_resolve_locked(a, pid, start_time, patch_id, result, note, err);
+	r = audit_commit_locked(a, NULL, err); /* no outcome held back left behind */
+	if (r == 0)
+		r = audit_resolve_locked(a, pid, start_time, patch_id, result, note, err);
 	(void)pthread_mutex_unlock(&a->lock);
 	return r;
 }

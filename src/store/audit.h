@@ -54,6 +54,19 @@ int graft_audit_end(struct graft_audit *a, const struct graft_audit_event *ev,
 		    struct graft_err *err);
 
 /*
+ * The same, written in one commit with the next attempt's "started" row
+ * (or by graft_audit_flush, or when GRAFT_AUDIT_LATER_MAX are held): a run
+ * over many processes commits once per process instead of twice. Until
+ * then the row says "started"; should graft be killed in between, it stays
+ * so, as for an attempt cut short (the process itself tells the truth).
+ */
+#define GRAFT_AUDIT_LATER_MAX 64
+int graft_audit_end_later(struct graft_audit *a, const struct graft_audit_event *ev,
+			  struct graft_err *err);
+/* Write the outcomes held back. graft_audit_close does too, unreported. */
+int graft_audit_flush(struct graft_audit *a, struct graft_err *err);
+
+/*
  * Close the attempts on one process (pid and start time) of one patch that
  * were left "started" by a graft that died: they get result and note.
  */

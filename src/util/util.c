@@ -4,6 +4,7 @@
  * here is free of policy: it neither prints nor exits.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -227,13 +228,20 @@ uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n)
  * Read once at start-up: the checks sit inside the stop of the world, where
  * even a getenv() walk over the environment measurably adds (20 us here).
  */
-static const char *test_die_at;
+static const char *test_die_at, *test_fault;
 
 __attribute__((constructor)) static void test_die_at_init(void)
 {
 	const char *v = getenv("GRAFT_TEST_DIE_AT");
 
 	test_die_at = v && *v ? v : NULL;
+	v = getenv("GRAFT_TEST_FAULT");
+	test_fault = v && *v ? v : NULL;
+}
+
+bool graft_test_fault(const char *name)
+{
+	return test_fault && !strcmp(test_fault, name);
 }
 
 void graft_test_die_at(const char *point)
@@ -250,4 +258,22 @@ void graft_test_die_at(const char *point)
 		return;
 	if (++hits >= (want[n] == ':' ? strtoul(want + n + 1, NULL, 10) : 1))
 		(void)raise(SIGKILL);
+}
+
+bool graft_poll_until(bool (*done)(const void *ctx), const void *ctx, uint64_t timeout_ns)
+{
+	uint64_t deadline = graft_now_ns() + timeout_ns;
+
+	for (unsigned i = 0; !done(ctx); i++) {
+		struct timespec ts = {0, 100000};
+
+		if (graft_now_ns() > deadline)
+			return false;
+		/* what is awaited takes a few microseconds, usually: yield first, then sleep */
+		if (i < 8)
+			(void)sched_yield();
+		else
+			(void)nanosleep(&ts, NULL);
+	}
+	return true;
 }

@@ -82,6 +82,18 @@ uint64_t graft_fnv1a(uint64_t h, const void *p, size_t n);
  * SIGKILL here (the crash-safety tests).
  */
 void graft_test_die_at(const char *point);
+/*
+ * More fault injection: true when $GRAFT_TEST_FAULT is name, for a race
+ * a test cannot time from outside (the caller brings it about).
+ */
+bool graft_test_fault(const char *name);
+
+/*
+ * Wait for something another process does: poll done(ctx) until it holds
+ * (true) or timeout_ns pass (false), yielding the CPU a few times, then
+ * sleeping 100 us between polls.
+ */
+bool graft_poll_until(bool (*done)(const void *ctx), const void *ctx, uint64_t timeout_ns);
 
 /* Grow an array by doubling; returns -ENOMEM or 0. */
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem);

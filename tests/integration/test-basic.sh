@@ -35,7 +35,11 @@ EOM
 	expect_eq "compute after" "$(vask $kind 'compute 3')" 60
 	expect_eq "counter written by patch" "$(vask $kind counter)" 102
 	expect_eq "greet after" "$(vask $kind greet)" "new greeting"
+	expect_eq "greet again: the patch's data is writable" "$(vask $kind greet)" "new greeting"
 	expect_eq "static local kept" "$(vask $kind bump)" 102
+	# the region: code r-x, the patch's data rw-, nothing both writable and executable
+	prot=$(awk '/memfd:graft:basic/ {print substr($2, 1, 3)}' "/proc/${VPID[$kind]}/maps" | sort -u | paste -sd,)
+	expect_eq "region protections" "$prot" "r-x,rw-"
 
 	run_graft 3 apply "$T/$kind.graft" --pid "${VPID[$kind]}"
 	expect_in "second apply" "$ERR" "already applied"

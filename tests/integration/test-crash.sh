@@ -28,9 +28,9 @@ done
 tracer() { awk '/^TracerPid:/{print $2}' "/proc/$1/status"; }
 
 for v in spin block; do
-	# every remote call of an apply (memfd_create, the IFUNC resolvers, mmap,
-	# mprotect; close, made on the thread's way home): die at the N-th pass
-	# of each point until graft finishes
+	# every remote call of an apply (memfd_create, the IFUNC resolvers; the
+	# mmap, data mprotect and close chained on the thread's way home): die at
+	# the N-th pass of each point until graft finishes
 	for point in rsys-set rsys-enter rsys-exit rsys-funcall rsys-end-with; do
 		for n in 1 2 3 4 5 6 7 8; do
 			name=$v-${point#rsys-}-$n
@@ -95,16 +95,19 @@ for where in heap mmap; do
 	run_graft 0 revert crash-alt --pid "$pid"
 	expect_eq "$name: reverted" "$(vask "$name" 'describe 42')" "1:2"
 	expect_eq "$name: canaries after revert" "$(vask "$name" check)" ok
-	if [ $where = mmap ]; then
+	# killed in the memfd_create, and as the thread sets off to map on its way home
+	for point in rsys-exit:1 rsys-end-with:1; do
+		[ $where = mmap ] || break
 		rc=0
-		GRAFT_TEST_DIE_AT=rsys-exit:2 "$GRAFT" apply "$T/alt.graft" --pid "$pid" >/dev/null 2>&1 || rc=$?
-		[ "$rc" = 137 ] || fail "$name: graft was not killed (exit $rc)"
+		GRAFT_TEST_DIE_AT=$point "$GRAFT" apply "$T/alt.graft" --pid "$pid" >/dev/null 2>&1 || rc=$?
+		[ "$rc" = 137 ] || fail "$name: graft was not killed at $point (exit $rc)"
 		sleep 0.1
-		kill -0 "$pid" 2>/dev/null || fail "$name: the target died with graft"
-		expect_eq "$name: after a dead graft" "$(vask "$name" 'describe 42')" "1:2"
-		expect_eq "$name: canaries after a dead graft" "$(vask "$name" check)" ok
+		kill -0 "$pid" 2>/dev/null || fail "$name: the target died with graft ($point)"
+		expect_eq "$name: after a dead graft ($point)" "$(vask "$name" 'describe 42')" "1:2"
+		expect_eq "$name: canaries after a dead graft ($point)" "$(vask "$name" check)" ok
 		run_graft 0 recover --pid "$pid"
-	fi
+		grep -q memfd:graft "/proc/$pid/maps" && fail "$name: recover left the region ($point)"
+	done
 done
 
 gcc -O2 -g -o "$T/basic" "$HERE/basic/victim.c" || fail "compile basic"

@@ -4,11 +4,13 @@
  * as the kernel writes them (paths with spaces, " (deleted)", anonymous and
  * special mappings, 64-bit addresses, device numbers in hex) and malformed
  * ones; this very process's status fields; the build-id cache and its
- * per-mapping facts, from several threads at once.
+ * per-mapping facts, from several threads at once; the thread listing of
+ * a process with more threads than one directory read returns.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -202,13 +204,73 @@ static void test_objcache(void **state)
 	graft_objcache_free(NULL);
 }
 
+/* Threads that wait until told to end, for the task listing. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static bool hold_over;
+
+static void *hold(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&hold_lock);
+	while (!hold_over)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+	return NULL;
+}
+
+static bool has_tid(const pid_t *v, size_t n, pid_t t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == t)
+			return true;
+	return false;
+}
+
+/*
+ * This process's threads, listed by graft_proc_tasks: more of them than one
+ * read of the directory returns (about 680 per 16 KiB), so the listing must
+ * take several reads and lose none.
+ */
+static void test_tasks_many(void **state)
+{
+	enum { N = 900 };
+	static pthread_t th[N];
+	pthread_attr_t attr;
+	pid_t *tids = NULL;
+	size_t n = 0, made = 0;
+
+	(void)state;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	for (; made < N; made++)
+		if (pthread_create(&th[made], &attr, hold, NULL) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	assert_true(made > 700); /* or the test would not test several reads */
+	assert_int_equal(graft_proc_tasks(getpid(), &tids, &n, NULL), 0);
+	assert_int_equal(n, made + 1);
+	assert_true(has_tid(tids, n, getpid()));
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			assert_int_not_equal(tids[i], tids[k]);
+	free(tids);
+	pthread_mutex_lock(&hold_lock);
+	hold_over = true;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+	for (size_t i = 0; i < made; i++)
+		pthread_join(th[i], NULL);
+	/* and a process that is gone */
+	assert_true(graft_proc_tasks(999999999, &tids, &n, NULL) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_maps_lines),
-		cmocka_unit_test(test_maps_malformed),
-		cmocka_unit_test(test_own_maps_and_status),
-		cmocka_unit_test(test_objcache),
+		cmocka_unit_test(test_maps_lines),	    cmocka_unit_test(test_maps_malformed),
+		cmocka_unit_test(test_own_maps_and_status), cmocka_unit_test(test_objcache),
+		cmocka_unit_test(test_tasks_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
