@@ -172,7 +172,8 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
 		ssize_t r;
 
 		if (n + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 4096;
+			/* most /proc files of a busy process fit at once: one read, one for EOF */
+			size_t ncap = cap ? cap * 2 : 16384;
 			char *p;
 
 			if (cap > max + 1)

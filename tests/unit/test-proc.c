@@ -45,13 +45,17 @@ static void test_maps_lines(void **state)
 		      "7f3e1c000000-7f3e1c021000 rw-p 00000000 00:00 0 \n"
 		      "7f3e1d000000-7f3e1d200000 r-xs 0001f000 103:0a 42     /lib/libx.so "
 		      "(deleted)\n"
+		      "7f3e1e000000-7f3e1e001000 ---p 00000000 00:00 4294967297\n"
 		      "7ffd4c9e1000-7ffd4ca02000 rw-p 00000000 00:00 0                          "
 		      "[stack]\n"
 		      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  "
 		      "[vsyscall]\n",
 		      &m),
 		0);
-	assert_int_equal(m.n, 6);
+	assert_int_equal(m.n, 7);
+	assert_int_equal(m.v[4].inode, 4294967297ull); /* ends the line, over 32 bits */
+	assert_null(m.v[4].path);
+	assert_true(!m.v[4].r && !m.v[4].w && !m.v[4].x);
 	assert_int_equal(m.v[0].start, 0x55d0c2a00000ull);
 	assert_int_equal(m.v[0].end, 0x55d0c2a01000ull);
 	assert_true(m.v[0].r && !m.v[0].w && !m.v[0].x && !m.v[0].shared);
@@ -68,10 +72,10 @@ static void test_maps_lines(void **state)
 	assert_int_equal(m.v[3].dev_minor, 0xa);
 	assert_int_equal(m.v[3].offset, 0x1f000);
 	assert_string_equal(m.v[3].path, "/lib/libx.so (deleted)");
-	assert_string_equal(m.v[4].path, "[stack]");
-	assert_int_equal(m.v[5].start, 0xffffffffff600000ull);
+	assert_string_equal(m.v[5].path, "[stack]");
+	assert_int_equal(m.v[6].start, 0xffffffffff600000ull);
 	assert_ptr_equal(graft_maps_find(&m, 0x55d0c2a01800ull), &m.v[1]);
-	assert_ptr_equal(graft_maps_find(&m, 0x7ffd4ca01fffull), &m.v[4]);
+	assert_ptr_equal(graft_maps_find(&m, 0x7ffd4ca01fffull), &m.v[5]);
 	assert_null(graft_maps_find(&m, 0x55d0c2a02000ull));
 	graft_maps_free(&m);
 }
