@@ -353,10 +353,13 @@ int pt_rframe_write(struct graft_rsys *rs, uint64_t *frame_out)
  * Frames for system calls made one after another on the way home: frame k
  * holds a context that is "syscall ... ret" with call k+1's number and
  * arguments, its stack pointer at frame k+1; the last one's is the thread's
- * own frame. rt_sigreturn after each call loads the next. They lie below
- * the thread's frame, the first lowest, so a signal handler run between two
- * calls (its frame goes below the current rsp) overwrites only frames
- * already used. All share the thread's vector state, which is only read.
+ * own frame. rt_sigreturn after each call loads the next. Every signal is
+ * blocked until the thread's own frame restores its mask (the first call's
+ * mask is set with PTRACE_SETSIGMASK), so no handler sees graft's context;
+ * should one run anyway (a synchronous signal), the frames lie below the
+ * thread's, the first lowest, and its frame (below the current rsp)
+ * overwrites only frames already used. All share the thread's vector
+ * state, which is only read.
  */
 int pt_rframe_write_chain(struct graft_rsys *rs, const struct graft_rsys_call *next, size_t n,
 			  uint64_t *first_out)
@@ -390,6 +393,7 @@ int pt_rframe_write_chain(struct graft_rsys *rs, const struct graft_rsys_call *n
 		ctx.r9 = next[k].args[5];
 		memset(&f, 0, sizeof(f));
 		frame_fill(rs, &f, &ctx, fp);
+		f.uc_sigmask = ~(uint64_t)0; /* held until the thread's own frame */
 		memset(rs->frame_img + k * CHAIN_STEP, 0, CHAIN_STEP);
 		memcpy(rs->frame_img + k * CHAIN_STEP, &f, sizeof(f));
 	}

@@ -536,6 +536,20 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 	ch->first_frame = frame;
 	ch->gadget = rs->ret_gadget;
 	ch->home = rs->saved;
+	{
+		/*
+		 * No handler runs on graft's registers: every signal is held
+		 * until the last frame gives the thread its own mask back, then
+		 * delivered in its own context. Set after the registers: should
+		 * graft die in between, the chain runs with the thread's mask,
+		 * never the thread's own code with everything blocked.
+		 */
+		uint64_t all = ~(uint64_t)0;
+
+		if (ptrace(PTRACE_SETSIGMASK, rs->tid, (void *)sizeof(all), &all) < 0)
+			graft_debug("thread %d: signals not held for the way home: %s",
+				    (int)rs->tid, strerror(errno));
+	}
 	graft_test_die_at("rsys-end-with");
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
 		graft_warn("cannot detach thread %d: %s", (int)rs->tid, strerror(errno));

@@ -37,6 +37,7 @@ for v in spin block; do
 			victim_start "$name" "$T/$v"
 			pid=${VPID[$name]}
 			expect_eq "$name: before" "$(vask "$name" 'describe 42')" "1:2"
+			mask=$(awk '/^SigBlk:/{print $2}' "/proc/$pid/status")
 			rc=0
 			GRAFT_TEST_DIE_AT=$point:$n "$GRAFT" apply "$T/$v.graft" --pid "$pid" >/dev/null 2>&1 || rc=$?
 			if [ "$rc" = 0 ]; then
@@ -51,6 +52,8 @@ for v in spin block; do
 			kill -0 "$pid" 2>/dev/null || fail "$name: the target died with graft: $(cat "$T/$name.err")"
 			expect_eq "$name: untraced" "$(tracer "$pid")" 0
 			grep -q '^State:.*[tT]' "/proc/$pid/status" && fail "$name: left stopped"
+			# signals held for the way home are the thread's own again
+			expect_eq "$name: signal mask" "$(awk '/^SigBlk:/{print $2}' "/proc/$pid/status")" "$mask"
 			# the borrowed thread's read() was restarted, or its loop goes on intact
 			expect_eq "$name: still the old code" "$(vask "$name" 'describe 42')" "1:2"
 			if [ $v = spin ]; then
