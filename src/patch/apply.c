@@ -565,9 +565,10 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 	if (!c->no_chain && kernel_has_noreplace() &&
 	    c->ntail + 3 + c->nunits <= GRAFT_RSYS_CHAIN_MAX) {
 		/* made by the thread on its way home; check_mapped sees the result */
-		/* (the test fault: the address is taken by the time the thread gets there) */
+		/* (the test fault: the first one's address is taken by the time it gets there) */
 		tail_add(c, SYS_mmap,
-			 graft_test_fault("chain-mmap-taken") ? c->maps.v[0].start : u->base,
+			 graft_test_fault("chain-mmap-taken") && !c->ntail ? c->maps.v[0].start
+									   : u->base,
 			 plan->total, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE,
 			 (uint64_t)tfd, 0);
 		if (plan->data_size)
@@ -721,19 +722,27 @@ done:
  */
 static int check_mapped(struct apply_ctx *c, const struct graft_maps *maps)
 {
+	/* all marked first: what was mapped must be found again to be taken out */
 	for (size_t i = 0; i < c->nunits; i++) {
 		struct apply_unit *u = &c->units[i];
-		const struct graft_link_plan *plan = u->plan;
-		const struct graft_map *h = graft_maps_find(maps, u->base), *t, *d;
+		const struct graft_map *h = graft_maps_find(maps, u->base);
 		char name[160];
+		size_t len;
 
 		(void)snprintf(name, sizeof(name), "/memfd:" GRAFT_MEMFD_PREFIX "%s", u->patch->id);
+		len = strlen(name);
 		if (!u->mapped && h && h->start == u->base && h->path &&
-		    strncmp(h->path, name, strlen(name)) == 0 &&
-		    (h->path[strlen(name)] == '\0' || h->path[strlen(name)] == ' ')) {
+		    strncmp(h->path, name, len) == 0 &&
+		    (h->path[len] == '\0' || h->path[len] == ' ')) {
 			u->mapped = true;
-			u->mapped_size = plan->total;
+			u->mapped_size = u->plan->total;
 		}
+	}
+	for (size_t i = 0; i < c->nunits; i++) {
+		const struct apply_unit *u = &c->units[i];
+		const struct graft_link_plan *plan = u->plan;
+		const struct graft_map *t, *d;
+
 		if (!u->mapped)
 			return graft_err_set(c->err, -EADDRNOTAVAIL,
 					     "the patch region was not mapped at 0x%" PRIx64

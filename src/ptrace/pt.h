@@ -134,13 +134,6 @@ int graft_rsys_funcall(struct graft_rsys *rs, uint64_t fn, uint64_t a0, uint64_t
 		       struct graft_err *err);
 /* Restore the thread exactly and let it go. Logs what it cannot undo. */
 void graft_rsys_end(struct graft_rsys *rs);
-/*
- * graft_rsys_end after one more system call whose result does not matter
- * (close, munmap): the thread makes it on its way home through its signal
- * frame, and is let go without waiting for it. Without a frame, the call is
- * made the usual way first. Returns 0, or the usual call's error.
- */
-int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6]);
 
 /* A system call for graft_rsys_end_chain. */
 struct graft_rsys_call {
@@ -154,6 +147,7 @@ struct graft_rsys_chain {
 	uint64_t first_frame;	      /* rsp of the thread as it starts the chain */
 	uint64_t gadget;	      /* rip likewise */
 	struct user_regs_struct home; /* the thread's own registers */
+	uint64_t home_mask;	      /* and signal mask */
 };
 
 /*

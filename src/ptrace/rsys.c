@@ -121,9 +121,7 @@ static int seize_thread(struct graft_rsys *rs)
 
 static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 {
-	int e = 0;
-
-	int sig = SIGTRAP;
+	int e = 0, sig = SIGTRAP;
 
 	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
 		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s", (int)rs->tid,
@@ -536,6 +534,7 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 	ch->first_frame = frame;
 	ch->gadget = rs->ret_gadget;
 	ch->home = rs->saved;
+	ch->home_mask = rs->sigblk;
 	{
 		/*
 		 * No handler runs on graft's registers: every signal is held
@@ -558,24 +557,20 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 	return 1;
 }
 
-int graft_rsys_end_with(struct graft_rsys *rs, long nr, const uint64_t args[6])
-{
-	struct graft_rsys_call call = {.nr = nr};
-	struct graft_rsys_chain ch;
-	int r;
-
-	memcpy(call.args, args, sizeof(call.args));
-	r = graft_rsys_end_chain(rs, &call, 1, &ch);
-	return r < 0 ? r : 0;
-}
-
 int graft_rsys_chain_cancel(struct graft_rsys *rs, const struct graft_rsys_chain *ch)
 {
 	if (rs->saved.rip != ch->gadget || rs->saved.rsp != ch->first_frame)
 		return 0;
-	/* a group stop caught it before the first call: back to its own registers */
+	/*
+	 * A group stop caught it before the first call: back to its own
+	 * registers and its own signal mask (held for the way home).
+	 */
 	rs->saved = ch->home;
+	rs->sigblk = rs->status.sigblk = ch->home_mask;
 	rs->frame_at = 0; /* a frame for these registers, if one is needed */
+	if (ptrace(PTRACE_SETSIGMASK, rs->tid, (void *)sizeof(ch->home_mask), &ch->home_mask) < 0)
+		graft_warn("thread %d: cannot give back its signal mask: %s", (int)rs->tid,
+			   strerror(errno));
 	return 1;
 }
 

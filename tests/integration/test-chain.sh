@@ -10,8 +10,9 @@
 #   exactly as it was: nothing mapped, no fd left; continued, it runs the
 #   old code, and a later apply works;
 # - the address is taken by the time the thread maps (fault chain-mmap-taken
-#   points the mmap at a used address): graft sees the region missing and
-#   maps again call by call;
+#   points the first mmap at a used address): graft sees the region missing and
+#   maps again call by call; in a batch of two, the one that was mapped is
+#   taken out first, no region left behind;
 # - a process already stopped (kill -STOP) is patched with calls made one by
 #   one (it would not run a chain) and stays stopped;
 # - a revert unmaps on the way home too, and the region is gone when graft
@@ -38,6 +39,7 @@ state() { awk '/^State:/{print $2}' "/proc/$1/status"; }
 # --- a SIGSTOP as the thread is let go
 victim_start stopped "$T/victim"
 pid=${VPID[stopped]}
+mask=$(awk '/^SigBlk:/{print $2}' "/proc/$pid/status")
 start=$(date +%s%N)
 rc=0
 GRAFT_TEST_FAULT=chain-stopped "$GRAFT" apply "$T/chain.graft" --pid "$pid" >"$T/out" 2>"$T/err" || rc=$?
@@ -49,6 +51,7 @@ expect_eq "stopped: still stopped by its SIGSTOP" "$(state "$pid")" T
 expect_eq "stopped: not traced" "$(awk '/^TracerPid:/{print $2}' "/proc/$pid/status")" 0
 expect_eq "stopped: nothing mapped" "$(regions "$pid")" 0
 expect_eq "stopped: no memfd left open" "$(memfds "$pid")" 0
+expect_eq "stopped: its own signal mask" "$(awk '/^SigBlk:/{print $2}' "/proc/$pid/status")" "$mask"
 kill -CONT "$pid"
 expect_eq "stopped: continued, old code" "$(vask stopped 'compute 3')" 4
 expect_eq "stopped: still nothing mapped" "$(regions "$pid")" 0
@@ -76,6 +79,40 @@ run_graft 0 revert chain --pid "$pid"
 expect_eq "taken: reverted" "$(vask taken 'compute 3')" 4
 expect_eq "taken: region gone" "$(regions "$pid")" 0
 expect_running taken
+
+# --- two patches in one batch, the first one's address taken: the second,
+# mapped on the way home, is taken out again before both are mapped call by call
+cat >"$T/m-a" <<EOM
+id chain-a
+target victim
+object patch.o
+replace compute compute_v2
+EOM
+cat >"$T/m-b" <<EOM
+id chain-b
+target victim
+object patch.o
+replace greeting greeting_v2
+EOM
+run_graft 0 pack "$T/m-a" -o "$T/a.graft"
+run_graft 0 pack "$T/m-b" -o "$T/b.graft"
+victim_start two "$T/victim"
+pid=${VPID[two]}
+GRAFT_TEST_FAULT=chain-mmap-taken run_graft 0 -v apply "$T/a.graft" "$T/b.graft" --pid "$pid"
+expect_in "two: mapped again" "$ERR" "mapping again call by call"
+expect_eq "two: compute" "$(vask two 'compute 3')" 60
+expect_eq "two: greeting" "$(vask two greet)" "new greeting"
+for id in chain-a chain-b; do
+	expect_eq "two: one region of $id" \
+		"$(grep "memfd:graft:$id " "/proc/$pid/maps" | awk '{print $5}' | sort -u | wc -l)" 1
+done
+expect_eq "two: no memfd left open" "$(memfds "$pid")" 0
+run_graft 0 status --pid "$pid" --json
+expect_eq "two: status" "$(jq -r '[.[0].patches[].state] | sort | join(",")' <<<"$OUT")" applied,applied
+run_graft 0 revert chain-b --pid "$pid"
+run_graft 0 revert chain-a --pid "$pid"
+expect_eq "two: regions gone" "$(regions "$pid")" 0
+expect_running two
 
 # --- a process stopped before graft came: patched, and left stopped
 victim_start pre "$T/victim"
