@@ -243,7 +243,11 @@ struct run {
 	atomic_size_t next;
 	atomic_size_t done;
 	atomic_bool stop;
+	pthread_t main;
 };
+
+/* Not a terminating signal: the last job's worker wakes the main thread with it. */
+#define SIG_ALL_DONE SIGRTMIN
 
 static void *worker(void *arg)
 {
@@ -255,7 +259,8 @@ static void *worker(void *arg)
 		if (i >= r->n)
 			break;
 		r->fn(r->ctx, i);
-		atomic_fetch_add(&r->done, 1);
+		if (atomic_fetch_add(&r->done, 1) + 1 == r->n)
+			(void)pthread_kill(r->main, SIG_ALL_DONE); /* no tick to wait out */
 	}
 	return NULL;
 }
@@ -285,8 +290,8 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 		 size_t *attempted)
 {
 	pthread_t th[JOBS_MAX];
-	struct run r = {.n = n, .fn = fn, .ctx = ctx};
-	sigset_t term, old;
+	struct run r = {.n = n, .fn = fn, .ctx = ctx, .main = pthread_self()};
+	sigset_t term, old, wait_for;
 	unsigned started = 0;
 	int sig = 0;
 	bool tty = progress && isatty(STDERR_FILENO);
@@ -310,8 +315,11 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 		sigset_t block = term;
 
 		sigaddset(&block, SIGPIPE);
+		sigaddset(&block, SIG_ALL_DONE);
 		(void)pthread_sigmask(SIG_BLOCK, &block, &old);
 	}
+	wait_for = term;
+	sigaddset(&wait_for, SIG_ALL_DONE);
 	for (; started < jobs; started++)
 		if (pthread_create(&th[started], NULL, worker, &r) != 0)
 			break;
@@ -322,9 +330,9 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 		/* short ticks: a run of a few processes ends without waiting for one */
 		struct timespec tick = {0, 20 * 1000000L};
 		siginfo_t si;
-		int s = sigtimedwait(&term, &si, &tick);
+		int s = sigtimedwait(&wait_for, &si, &tick);
 
-		if (s > 0) {
+		if (s > 0 && s != SIG_ALL_DONE) {
 			sig = s;
 			atomic_store(&r.stop, true);
 		}
@@ -337,6 +345,16 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 	}
 	for (unsigned i = 0; i < started; i++)
 		(void)pthread_join(th[i], NULL);
+	{
+		/* a wake-up sent after the loop ended must not outlive the mask: it would kill */
+		struct timespec now = {0, 0};
+		sigset_t done_sig;
+
+		sigemptyset(&done_sig);
+		sigaddset(&done_sig, SIG_ALL_DONE);
+		while (sigtimedwait(&done_sig, NULL, &now) == SIG_ALL_DONE)
+			;
+	}
 	if (tty) {
 		(void)pthread_mutex_lock(&out_lock);
 		if (progress_shown)
