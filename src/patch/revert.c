@@ -176,7 +176,7 @@ static bool regions_gone(const void *ctx)
  */
 static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
 			 struct graft_objcache *cache, const struct graft_region *const *regs,
-			 size_t n)
+			 size_t n /* <= GRAFT_RSYS_CHAIN_MAX */)
 {
 	struct graft_rsys_call calls[GRAFT_RSYS_CHAIN_MAX];
 	struct graft_rsys_chain ch;
@@ -184,8 +184,6 @@ static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
 	struct graft_err e = {0};
 	int r;
 
-	if (n > GRAFT_RSYS_CHAIN_MAX)
-		n = GRAFT_RSYS_CHAIN_MAX; /* a patch has at most a few targets */
 	if (graft_rsys_begin(pid, memfd, maps, cache, &rs, &e) < 0) {
 		graft_warn("pid %d: patch '%s' is out, but its region stays mapped: %s", (int)pid,
 			   regs[0]->hdr->patch_id, e.msg);
@@ -307,7 +305,9 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	res->nlive = nlive;
 	res->region_addr = mine[0]->addr;
 	res->ntargets = res->ntargets_mapped = n;
-	revert_unmap(pid, memfd, &maps, opts->cache, mine, n);
+	for (size_t k = 0; k < n; k += GRAFT_RSYS_CHAIN_MAX) /* one chain holds a patch's targets */
+		revert_unmap(pid, memfd, &maps, opts->cache, mine + k,
+			     n - k < GRAFT_RSYS_CHAIN_MAX ? n - k : GRAFT_RSYS_CHAIN_MAX);
 out:
 	if (r < 0 && graft_proc_is_exiting(pid)) {
 		graft_err_clear(err);
