@@ -50,7 +50,7 @@ struct many {
 	struct many_args *a;
 	bool revert;
 	struct item *items;
-	size_t n, cap;
+	size_t n;
 	struct graft_objcache *cache; /* build-ids of files, for the whole run */
 	/* at most one stopped process per two CPUs (patch/apply.h: graft_stop_gate) */
 	struct graft_stop_gate gate;
@@ -168,7 +168,6 @@ static int choose(struct many *m)
 		cli_error("out of memory");
 		return EXIT_ERROR;
 	}
-	m->cap = npids + 1;
 	/* a read of a few /proc files per process: on every CPU, not one */
 	pp = (struct pick_pass){m, pids, cand, got};
 	sig = cli_run_jobs(npids, m->a->jobs, pick_job, &pp, NULL, &done);

@@ -659,7 +659,6 @@ static void unmap_regions(struct apply_ctx *c)
 /* Has the thread made the chain's last call, the close of chain_fd? */
 static bool chain_done(const void *ctx)
 {
-	static const char ours[] = "/memfd:" GRAFT_MEMFD_PREFIX;
 	const struct apply_ctx *c = ctx;
 	char path[64], link[256];
 	ssize_t n;
@@ -669,7 +668,7 @@ static bool chain_done(const void *ctx)
 	if (n < 0)
 		return true; /* closed (or the process is gone: the maps will say) */
 	link[n] = '\0';
-	return strncmp(link, ours, sizeof(ours) - 1) != 0; /* the number was reused */
+	return !graft_region_path_is(link, NULL); /* the number was reused */
 }
 
 /*
@@ -726,14 +725,9 @@ static int check_mapped(struct apply_ctx *c, const struct graft_maps *maps)
 	for (size_t i = 0; i < c->nunits; i++) {
 		struct apply_unit *u = &c->units[i];
 		const struct graft_map *h = graft_maps_find(maps, u->base);
-		char name[160];
-		size_t len;
 
-		(void)snprintf(name, sizeof(name), "/memfd:" GRAFT_MEMFD_PREFIX "%s", u->patch->id);
-		len = strlen(name);
-		if (!u->mapped && h && h->start == u->base && h->path &&
-		    strncmp(h->path, name, len) == 0 &&
-		    (h->path[len] == '\0' || h->path[len] == ' ')) {
+		if (!u->mapped && h && h->start == u->base &&
+		    graft_region_path_is(h->path, u->patch->id)) {
 			u->mapped = true;
 			u->mapped_size = u->plan->total;
 		}

@@ -50,11 +50,22 @@ fail:
 	return r;
 }
 
-static bool is_region_map(const struct graft_map *m)
+bool graft_region_path_is(const char *path, const char *patch_id)
 {
 	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
+	size_t idl = patch_id ? strlen(patch_id) : 0;
 
-	return m->path && m->offset == 0 && strncmp(m->path, pfx, sizeof(pfx) - 1) == 0;
+	if (!path || strncmp(path, pfx, sizeof(pfx) - 1) != 0)
+		return false;
+	path += sizeof(pfx) - 1;
+	/* the kernel names it "/memfd:graft:ID (deleted)" */
+	return !patch_id ||
+	       (!strncmp(path, patch_id, idl) && (path[idl] == '\0' || path[idl] == ' '));
+}
+
+static bool is_region_map(const struct graft_map *m)
+{
+	return m->offset == 0 && graft_region_path_is(m->path, NULL);
 }
 
 static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
@@ -88,19 +99,9 @@ static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
 
 bool graft_maps_have_region(const struct graft_maps *maps, const char *patch_id)
 {
-	static const char pfx[] = "/memfd:" GRAFT_MEMFD_PREFIX;
-	size_t idl = patch_id ? strlen(patch_id) : 0;
-
-	for (size_t i = 0; i < maps->n; i++) {
-		const char *p = maps->v[i].path;
-
-		if (!is_region_map(&maps->v[i]))
-			continue;
-		p += sizeof(pfx) - 1;
-		/* the kernel names it "/memfd:graft:ID (deleted)" */
-		if (!patch_id || (!strncmp(p, patch_id, idl) && (p[idl] == '\0' || p[idl] == ' ')))
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].offset == 0 && graft_region_path_is(maps->v[i].path, patch_id))
 			return true;
-	}
 	return false;
 }
 

@@ -82,6 +82,8 @@ int graft_region_open(pid_t pid, struct graft_maps *maps, int *memfd, struct gra
 const struct graft_region *graft_region_find(const struct graft_regions *r, const char *patch_id);
 /* Does the memory map hold a graft region (of this patch, or of any when NULL)? */
 bool graft_maps_have_region(const struct graft_maps *maps, const char *patch_id);
+/* Does a maps path (or an fd's link) name a region's memfd, of patch_id (NULL: any)? */
+bool graft_region_path_is(const char *path, const char *patch_id);
 /* Region whose jump currently sits at addr (an applied patch), or NULL. */
 const struct graft_region *graft_region_owning_jump(const struct graft_regions *r, uint64_t addr,
 						    const uint8_t *bytes, size_t *func_index);
