@@ -316,6 +316,15 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 
 		sigaddset(&block, SIGPIPE);
 		sigaddset(&block, SIG_ALL_DONE);
+		/*
+		 * Each stop of a target sends graft a SIGCHLD. Ignored by
+		 * default, it is dropped at once, unless the worker it is sent
+		 * to holds its signals (during a stop): then it is queued and
+		 * wakes whichever thread does not block it, the main thread, for
+		 * nothing, two or three times per process. Blocked everywhere it
+		 * stays one pending signal, discarded when the mask is restored.
+		 */
+		sigaddset(&block, SIGCHLD);
 		(void)pthread_sigmask(SIG_BLOCK, &block, &old);
 	}
 	wait_for = term;
