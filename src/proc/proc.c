@@ -306,12 +306,23 @@ oom:
 	return graft_err_set(err, -ENOMEM, "out of memory");
 }
 
-int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
+int graft_proc_tasks_open(pid_t pid, struct graft_err *err)
+{
+	char path[64];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
+	return fd;
+}
+
+int graft_proc_tasks_read(int dirfd, bool again, pid_t pid, pid_t **out, size_t *n,
+			  struct graft_err *err)
 {
 	_cleanup_free_ pid_t *v = NULL;
-	_cleanup_close_ int fd = -1;
 	size_t cap = 0, cnt = 0;
-	char path[64];
 	/* struct linux_dirent64 records, read straight: no opendir stat, no last empty read */
 	union {
 		char b[16384];
@@ -319,12 +330,12 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	} buf;
 	long got;
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
+	/* procfs lists the threads as they are at each read from offset 0 */
+	if (again && lseek(dirfd, 0, SEEK_SET) < 0)
+		return graft_err_set(err, -errno, "cannot list the threads of %d: %s", (int)pid,
+				     strerror(errno));
 	do {
-		got = syscall(SYS_getdents64, fd, buf.b, sizeof(buf.b));
+		got = syscall(SYS_getdents64, dirfd, buf.b, sizeof(buf.b));
 		if (got < 0)
 			return graft_err_set(err, -errno, "cannot list the threads of %d: %s",
 					     (int)pid, strerror(errno));
@@ -350,6 +361,15 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	*out = TAKE_PTR(v);
 	*n = cnt;
 	return 0;
+}
+
+int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
+{
+	_cleanup_close_ int fd = graft_proc_tasks_open(pid, err);
+
+	if (fd < 0)
+		return fd;
+	return graft_proc_tasks_read(fd, false, pid, out, n, err);
 }
 
 static int stat_fields_at(const char *path, char *state, uint64_t *flags, uint64_t *start)

@@ -65,6 +65,14 @@ int graft_proc_open_object(pid_t pid, const struct graft_object *obj, struct gra
 
 /* Thread ids from /proc/PID/task. */
 int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err);
+/*
+ * The same, for listing a process's threads again and again: open
+ * /proc/PID/task once (returns the fd), then each read lists the threads
+ * as they are at that moment; again: not the first read of this fd.
+ */
+int graft_proc_tasks_open(pid_t pid, struct graft_err *err);
+int graft_proc_tasks_read(int dirfd, bool again, pid_t pid, pid_t **out, size_t *n,
+			  struct graft_err *err);
 /* Does the process exist (and is not a zombie)? */
 bool graft_proc_is_alive(pid_t pid);
 /* Does thread tid of pid exist and is not a zombie? */

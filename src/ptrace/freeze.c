@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Stop the world. Every thread is attached with PTRACE_SEIZE (which does not
- * stop it) and PTRACE_O_TRACECLONE, rescanning /proc/PID/task until a scan
- * finds no new thread; from then on a new thread can only come from a thread
- * we hold, and the kernel attaches it for us and reports it. Then all are
- * interrupted before any is waited for, so the stops overlap and the process
- * is stopped for about one wake-up round trip plus the per-thread syscalls.
+ * Stop the world. Every listed thread is attached with PTRACE_SEIZE (which
+ * does not stop it) and PTRACE_O_TRACECLONE, then all are interrupted before
+ * any is waited for, so the stops overlap and the process is stopped for
+ * about one wake-up round trip plus the per-thread syscalls. A thread
+ * created meanwhile is attached by the kernel and reported by its creator,
+ * or, when its clone() was already under way at the seize, found by listing
+ * /proc/PID/task again once the others are stopped (graft_pt_freeze).
  * Thaw is PTRACE_DETACH from the stop: detaching clears the pending
  * interrupt and puts a thread back into group stop if the process was
  * stopped, so the target sees nothing but a pause.
@@ -261,36 +262,39 @@ static int wait_thread(struct graft_pt_world *w, size_t i, graft_pt_stopped_fn o
 	}
 }
 
+/*
+ * List the threads and seize those not held yet; *added counts them. The
+ * test switch freeze-late-threads makes the first listing see only the main
+ * thread, as if the others had been created just after it.
+ */
+static int seize_listed(struct graft_pt_world *w, int taskdir, bool again, size_t *added,
+			struct graft_err *err)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t nt = 0;
+	int r = graft_proc_tasks_read(taskdir, again, w->pid, &tids, &nt, err);
+
+	if (r < 0)
+		return r;
+	if (!again && nt > 1 && graft_test_fault("freeze-late-threads"))
+		nt = 1;
+	return seize_new(w, tids, nt, added, err);
+}
+
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
 		    struct graft_err *err)
 {
-	size_t added = 1;
-	int r = 0;
+	_cleanup_close_ int taskdir = -1;
+	size_t added = 0, waited = 0;
+	int r;
 
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
-	/*
-	 * Settle the thread set before stopping anything: once every listed
-	 * thread is seized with PTRACE_O_TRACECLONE, a thread created later
-	 * is attached automatically and reported by its creator, so no
-	 * rescan of /proc/PID/task is needed while the process is stopped.
-	 * Seizing does not stop a thread.
-	 */
-	for (int round = 0; round < FREEZE_MAX_ROUNDS && added; round++) {
-		_cleanup_free_ pid_t *tids = NULL;
-		size_t nt = 0;
-
-		r = graft_proc_tasks(pid, &tids, &nt, err);
-		if (r < 0)
-			break;
-		r = seize_new(w, tids, nt, &added, err);
-		if (r < 0)
-			break;
-	}
-	if (r == 0 && added)
-		r = graft_err_set(err, -EAGAIN,
-				  "threads of process %d appear faster than they can be attached",
-				  (int)pid);
+	taskdir = graft_proc_tasks_open(pid, err);
+	if (taskdir < 0)
+		return taskdir;
+	/* seizing does not stop a thread */
+	r = seize_listed(w, taskdir, false, &added, err);
 	if (r == 0) {
 		static atomic_long ncpu; /* sysconf reads a file each time: once is enough */
 		long cpus = atomic_load(&ncpu);
@@ -305,8 +309,37 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		w->stop_start_ns = graft_now_ns();
 		for (size_t i = 0; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
-		for (size_t i = 0; i < w->n && r == 0; i++) /* w->n grows with clones */
-			r = wait_thread(w, i, on_stopped, ctx, err);
+	}
+	/*
+	 * Settle the thread set while the listed threads are stopped. A thread
+	 * seized with PTRACE_O_TRACECLONE has the threads it creates attached
+	 * for us, reported by its clone event (wait_thread) - but only clones
+	 * it begins after the seize: the kernel decides whether to trace the
+	 * child when clone() starts, and links the child into the thread list
+	 * only at its end. A clone in flight across the seize yields an
+	 * untraced thread that a listing made before the stop may not show.
+	 * Once its creator is stopped, that clone has finished (or will be
+	 * restarted, traced, after the stop: the interrupt is a pending
+	 * signal to copy_process), so a listing made now shows every thread;
+	 * threads it finds are seized, stopped and checked like the rest, and
+	 * listing goes on until one finds nothing new.
+	 */
+	for (unsigned round = 0; r == 0; round++) {
+		for (; waited < w->n && r == 0; waited++) /* w->n grows with clones */
+			r = wait_thread(w, waited, on_stopped, ctx, err);
+		if (r == 0)
+			r = seize_listed(w, taskdir, true, &added, err);
+		if (r < 0 || added == 0)
+			break;
+		if (round == FREEZE_MAX_ROUNDS) {
+			r = graft_err_set(
+				err, -EAGAIN,
+				"threads of process %d appear faster than they can be attached",
+				(int)pid);
+			break;
+		}
+		for (size_t i = w->n - added; i < w->n; i++)
+			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
 	if (r == 0) {
 		size_t live = 0;
