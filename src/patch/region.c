@@ -68,32 +68,47 @@ static bool is_region_map(const struct graft_map *m)
 	return m->offset == 0 && graft_region_path_is(m->path, NULL);
 }
 
-static int region_read(int memfd, uint64_t addr, struct graft_region_hdr **out)
+/*
+ * Read the header at addr, in a mapping of map_len bytes. A header with its
+ * table fits in a page unless it names very many functions: one read of
+ * the mapping's first page (at most) gets it all, the rest comes after.
+ */
+static int region_read(int memfd, uint64_t addr, uint64_t map_len, struct graft_region_hdr **out)
 {
-	struct graft_region_hdr h, *full;
-	size_t need;
+	_cleanup_free_ struct graft_region_hdr *full = NULL;
+	struct graft_region_hdr *h;
+	size_t got = map_len < 4096 ? (size_t)map_len : 4096, need;
 
-	if (graft_mem_read(memfd, addr, &h, sizeof(h), NULL) < 0)
-		return -EIO;
-	if (memcmp(h.magic, GRAFT_REGION_MAGIC, 8) != 0 || h.version != GRAFT_REGION_VERSION ||
-	    h.nfuncs == 0 || h.nfuncs > REGION_FUNCS_MAX)
+	if (got < sizeof(*h))
 		return -EINVAL;
-	need = sizeof(h) + (size_t)h.nfuncs * sizeof(struct graft_region_func);
-	if (h.hdr_size < need || h.hdr_size > h.region_size || h.build_id_len > GRAFT_BUILD_ID_MAX)
-		return -EINVAL;
-	full = malloc(need);
+	full = malloc(got);
 	if (!full)
 		return -ENOMEM;
-	if (graft_mem_read(memfd, addr, full, need, NULL) < 0) {
-		free(full);
+	if (graft_mem_read(memfd, addr, full, got, NULL) < 0)
 		return -EIO;
+	h = full;
+	if (memcmp(h->magic, GRAFT_REGION_MAGIC, 8) != 0 || h->version != GRAFT_REGION_VERSION ||
+	    h->nfuncs == 0 || h->nfuncs > REGION_FUNCS_MAX)
+		return -EINVAL;
+	need = sizeof(*h) + (size_t)h->nfuncs * sizeof(struct graft_region_func);
+	if (h->hdr_size < need || h->hdr_size > h->region_size ||
+	    h->build_id_len > GRAFT_BUILD_ID_MAX)
+		return -EINVAL;
+	if (need > got) {
+		struct graft_region_hdr *more = realloc(full, need);
+
+		if (!more)
+			return -ENOMEM;
+		full = more;
+		if (graft_mem_read(memfd, addr + got, (uint8_t *)full + got, need - got, NULL) < 0)
+			return -EIO;
 	}
 	full->patch_id[sizeof(full->patch_id) - 1] = '\0';
 	full->target_name[sizeof(full->target_name) - 1] = '\0';
 	full->description[sizeof(full->description) - 1] = '\0';
 	for (uint32_t i = 0; i < full->nfuncs; i++)
 		full->funcs[i].name[sizeof(full->funcs[i].name) - 1] = '\0';
-	*out = full;
+	*out = TAKE_PTR(full);
 	return 0;
 }
 
@@ -118,7 +133,7 @@ int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_reg
 
 		if (!is_region_map(&maps->v[i]))
 			continue;
-		if (region_read(memfd, maps->v[i].start, &h) < 0) {
+		if (region_read(memfd, maps->v[i].start, maps->v[i].end - maps->v[i].start, &h) < 0) {
 			if (bad)
 				(*bad)++;
 			continue;
