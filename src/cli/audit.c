@@ -60,6 +60,12 @@ void cli_audit_patch(struct cli_audit *ca, const struct graft_patch *p,
 int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
 		    const char *patch_id, pid_t pid, bool with_patch)
 {
+	return cli_audit_begin_at(ca, ev, op, patch_id, pid, with_patch, 0);
+}
+
+int cli_audit_begin_at(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
+		       const char *patch_id, pid_t pid, bool with_patch, uint64_t start_time)
+{
 	struct graft_err err = {0};
 	char link[64], exe[4096];
 	ssize_t n;
@@ -76,7 +82,9 @@ int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const ch
 		ev->signer = ca->signer[0] ? ca->signer : NULL;
 		ev->build_ids = ca->build_ids;
 	}
-	(void)graft_proc_start_time(pid, &ev->start_time);
+	ev->start_time = start_time;
+	if (!start_time)
+		(void)graft_proc_start_time(pid, &ev->start_time);
 	(void)snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
 	n = readlink(link, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';

@@ -59,6 +59,9 @@ void cli_audit_patch(struct cli_audit *ca, const struct graft_patch *p,
 		     const struct graft_sig_status *sig);
 int cli_audit_begin(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
 		    const char *patch_id, pid_t pid, bool with_patch);
+/* The same, for a process whose start time (clock ticks, 0: unknown) was just read */
+int cli_audit_begin_at(struct cli_audit *ca, struct graft_audit_event *ev, const char *op,
+		       const char *patch_id, pid_t pid, bool with_patch, uint64_t start_time);
 void cli_audit_end(struct cli_audit *ca, struct graft_audit_event *ev, const char *result, int code,
 		   uint64_t stopped_ns, const char *error);
 /* The same, written with the next attempt's row (runs over many processes); then flush. */

@@ -44,6 +44,7 @@ struct item {
 	int code;
 	enum outcome out;
 	uint64_t stop_ns;
+	uint64_t start_time; /* clock ticks: is it the same process at its turn? */
 };
 
 struct many {
@@ -117,9 +118,30 @@ static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct 
 		it->pidx = NULL;
 	}
 out:
+	if (r > 0) {
+		(void)graft_proc_start_time(pid, &it->start_time);
+		if (graft_test_fault("pick-pid-reused") && it->start_time)
+			it->start_time--; /* as if another process had taken the pid since */
+	}
 	graft_objects_free(&objs);
 	graft_maps_free(&maps);
 	return r;
+}
+
+/*
+ * Between the pick and a process's turn (seconds, when workers wait out
+ * busy processes) the process may exit and its pid be given to another,
+ * one that --exe or --user did not choose. The start time tells them apart.
+ * *now is the start time read (0 if the process is gone: its turn says so).
+ */
+static int check_same(const struct item *it, uint64_t *now, struct graft_err *err)
+{
+	*now = 0;
+	if (!it->start_time || graft_proc_start_time(it->pid, now) < 0 || *now == it->start_time)
+		return 0;
+	return graft_err_set(err, -ESRCH,
+			     "it exited after it was chosen; pid %d is now another process",
+			     (int)it->pid);
 }
 
 /* What the pick pass fills for each candidate pid, on the workers. */
@@ -273,6 +295,7 @@ static void apply_job(void *ctx, size_t idx)
 	char done_ids[512] = "", old_ids[512] = "";
 	json_t *j = json_object(), *jdone = json_array(), *jold = json_array();
 	enum outcome out;
+	uint64_t start;
 	int code = EXIT_DONE, r = -1;
 
 	if (it->np == 0) {
@@ -281,11 +304,15 @@ static void apply_job(void *ctx, size_t idx)
 		out = OUT_SKIPPED;
 		goto report;
 	}
+	if (check_same(it, &start, &err) < 0) {
+		out = OUT_SKIPPED; /* exit code: done, the process chosen is gone */
+		goto report;
+	}
 	recover_first(m, it, j);
 	for (size_t k = 0; k < n; k++) {
 		batch[k] = ps->v[it->pidx[k]];
-		if (cli_audit_begin(&m->a->audit[it->pidx[k]], &ev[k], "apply", batch[k]->id,
-				    it->pid, true) != EXIT_DONE) {
+		if (cli_audit_begin_at(&m->a->audit[it->pidx[k]], &ev[k], "apply", batch[k]->id,
+				       it->pid, true, start) != EXIT_DONE) {
 			(void)graft_err_set(&err, -EIO, "the attempt cannot be logged");
 			code = EXIT_ERROR;
 			out = OUT_SKIPPED;
@@ -360,8 +387,18 @@ static void revert_job(void *ctx, size_t idx)
 	struct graft_err err = {0};
 	json_t *j = json_object(), *arr = json_array();
 	enum outcome out = OUT_DONE;
+	uint64_t start;
 	int code;
 
+	if (check_same(it, &start, &err) < 0) {
+		json_decref(arr);
+		if (!m->a->json)
+			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm,
+				      words[1][OUT_SKIPPED], err.msg);
+		json_object_set_new(j, "error", json_string(err.msg));
+		finish(m, it, OUT_SKIPPED, EXIT_DONE, j);
+		return;
+	}
 	(void)cli_recover_pid(it->pid, &m->a->o, m->a->audit, true, arr, true, &rec);
 	json_decref(arr);
 	for (size_t i = 0; i < rec.n; i++)
@@ -375,7 +412,7 @@ static void revert_job(void *ctx, size_t idx)
 			finish(m, it, OUT_DONE, EXIT_DONE, j);
 			return;
 		}
-	code = cli_audit_begin(m->a->audit, &ev, "revert", m->a->id, it->pid, false);
+	code = cli_audit_begin_at(m->a->audit, &ev, "revert", m->a->id, it->pid, false, start);
 	if (code != EXIT_DONE) {
 		(void)graft_err_set(&err, -EIO, "the attempt cannot be logged");
 		out = OUT_SKIPPED;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Host-wide apply and revert: 'graft apply PATCH... --all' over 200 victims
 # (every one checked), --exe and --user choosing processes, two patch files
-# going into each process all or nothing, ALREADY on a second run, revert
+# going into each process all or nothing, ALREADY on a second run, a pid
+# reused between the choice and its turn left alone, revert
 # ID --all, JSON, the audit log, a TERM in the middle of a run leaving
 # every process wholly patched or wholly not, and a busy process FAILED
 # (exit 2) while the others are patched.
@@ -69,6 +70,13 @@ expect_answers() {
 }
 expect_answers "1 10"
 
+# a process that exits after the pick and whose pid another takes before its
+# turn is not touched: the switch makes every chosen process look so
+GRAFT_TEST_FAULT=pick-pid-reused run_graft 3 apply "$T/fix-exe.graft" --exe "$T/copy/victim"
+expect_eq "reused pids skipped" "$(grep -cE '^pid [0-9]+ \(victim\): SKIPPED it exited after it was chosen; pid [0-9]+ is now another process$' <<<"$OUT")" 2
+expect_in "reused summary" "$OUT" "^summary: 0 applied, 0 already, 2 skipped, 0 failed, of 2 processes"
+expect_answers "1 10"
+
 # --exe: the copy runs the same build under another path: only those two
 run_graft 0 apply "$T/fix-exe.graft" --exe "$T/copy/victim"
 expect_eq "exe lines" "$(grep -c ': APPLIED ' <<<"$OUT")" 2
@@ -105,6 +113,9 @@ script -qfec "'$GRAFT' revert fix-lib --all --jobs 1" "$T/tty.log" >/dev/null ||
 	fail "revert --all on a terminal: $(cat "$T/tty.log")"
 expect_in "progress" "$(tr '\r' '\n' <"$T/tty.log")" "^.\[K\[[0-9]+/$ALL\] [0-9]+ reverted, 0 not applied, 0 skipped, 0 failed"
 expect_in "summary on tty" "$(cat "$T/tty.log")" "summary: $ALL reverted, 0 not applied"
+expect_answers "2 10"
+GRAFT_TEST_FAULT=pick-pid-reused run_graft 3 revert fix-exe --all --json
+expect_eq "revert: reused pids skipped" "$(jq '[.results[] | select(.result == "SKIPPED" and (.error | test("^it exited after it was chosen")))] | length' <<<"$OUT")" $ALL
 expect_answers "2 10"
 run_graft 0 revert fix-exe --all --json
 expect_eq "revert json" "$(jq -r '.summary.reverted' <<<"$OUT")" $ALL
