@@ -149,7 +149,11 @@ expect_eq "logged reverts" "$(jq '[.[] | select(.op == "revert" and .result == "
 # one is started, and each is wholly patched or wholly not
 "$GRAFT" apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all --jobs 2 >"$T/term.out" 2>"$T/term.err" &
 gp=$!
-sleep 0.15
+# once the workers are at it (the first line is out), not during the pick
+for _ in $(seq 1000); do
+	[ -s "$T/term.out" ] && break
+	sleep 0.01
+done
 kill -TERM $gp
 wait $gp
 rc=$?
