@@ -372,46 +372,75 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err)
 	return graft_proc_tasks_read(fd, false, pid, out, n, err);
 }
 
+/* Field n (as numbered in proc(5)) of a stat line, given p at field 3 (state). */
+static const char *stat_field(const char *p, int n)
+{
+	for (int f = 3; f < n && p; f++) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	return p;
+}
+
+/* One stat line read whole into buf; returns field 3 (after comm, which may hold ") "). */
+static const char *stat_parse(char *buf, ssize_t n)
+{
+	char *p;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return NULL;
+	return p + 2;
+}
+
 static int stat_fields_at(const char *path, char *state, uint64_t *flags, uint64_t *start)
 {
 	char buf[1024];
 	_cleanup_close_ int fd = -1;
-	ssize_t n;
-	char *p;
+	const char *p, *q;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
+	p = stat_parse(buf, read(fd, buf, sizeof(buf) - 1));
+	if (!p)
 		return -EIO;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: parse after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -EINVAL;
-	p += 2;
 	*state = *p;
 	if (flags) {
-		/* field 9 is flags */
-		const char *q = p;
-
-		for (int f = 3; f < 9 && q; f++) {
-			q = strchr(q, ' ');
-			q = q ? q + 1 : NULL;
-		}
+		q = stat_field(p, 9); /* flags */
 		*flags = q ? strtoull(q, NULL, 10) : 0;
 	}
 	if (start) {
-		/* field 22 is the start time, in clock ticks after boot */
-		const char *q = p;
-
-		for (int f = 3; f < 22 && q; f++) {
-			q = strchr(q, ' ');
-			q = q ? q + 1 : NULL;
-		}
+		q = stat_field(p, 22); /* start time, in clock ticks after boot */
 		*start = q ? strtoull(q, NULL, 10) : 0;
 	}
+	return 0;
+}
+
+int graft_proc_stat_open(pid_t pid, struct graft_err *err)
+{
+	char path[64];
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
+	return fd;
+}
+
+int graft_proc_stat_nthreads(int statfd, unsigned *n)
+{
+	char buf[1024];
+	const char *p = stat_parse(buf, pread(statfd, buf, sizeof(buf) - 1, 0));
+
+	p = p ? stat_field(p, 20) : NULL; /* num_threads */
+	if (!p)
+		return -EIO;
+	*n = (unsigned)strtoul(p, NULL, 10);
 	return 0;
 }
 

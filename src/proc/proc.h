@@ -73,6 +73,13 @@ int graft_proc_tasks(pid_t pid, pid_t **out, size_t *n, struct graft_err *err);
 int graft_proc_tasks_open(pid_t pid, struct graft_err *err);
 int graft_proc_tasks_read(int dirfd, bool again, pid_t pid, pid_t **out, size_t *n,
 			  struct graft_err *err);
+/*
+ * How many threads the process has now (live ones, and exited ones not yet
+ * released), from /proc/PID/stat opened once: cheaper than a listing when
+ * there are many.
+ */
+int graft_proc_stat_open(pid_t pid, struct graft_err *err);
+int graft_proc_stat_nthreads(int statfd, unsigned *n);
 /* Does the process exist (and is not a zombie)? */
 bool graft_proc_is_alive(pid_t pid);
 /* Does thread tid of pid exist and is not a zombie? */

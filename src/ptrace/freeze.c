@@ -262,6 +262,15 @@ static int wait_thread(struct graft_pt_world *w, size_t i, graft_pt_stopped_fn o
 	}
 }
 
+static unsigned world_stopped(const struct graft_pt_world *w)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		n += w->t[i].stopped;
+	return n;
+}
+
 /*
  * List the threads and seize those not held yet; *added counts them. The
  * test switch freeze-late-threads makes the first listing see only the main
@@ -284,7 +293,7 @@ static int seize_listed(struct graft_pt_world *w, int taskdir, bool again, size_
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
 		    struct graft_err *err)
 {
-	_cleanup_close_ int taskdir = -1;
+	_cleanup_close_ int taskdir = -1, statfd = -1;
 	size_t added = 0, waited = 0;
 	int r;
 
@@ -293,6 +302,7 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 	taskdir = graft_proc_tasks_open(pid, err);
 	if (taskdir < 0)
 		return taskdir;
+	statfd = graft_proc_stat_open(pid, NULL); /* optional: the listing does without */
 	/* seizing does not stop a thread */
 	r = seize_listed(w, taskdir, false, &added, err);
 	if (r == 0) {
@@ -323,13 +333,20 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 	 * to user space: once its creator is stopped, the new thread is
 	 * linked. So a listing made now shows every thread; threads it finds
 	 * are seized, stopped and checked like the rest, until a listing
-	 * finds nothing new. It costs about 5 us of the stop.
+	 * finds nothing new. The listing is skipped when the thread count of
+	 * /proc/PID/stat equals the number of threads stopped (it counts every
+	 * thread not yet released, so one not ours would make it larger): 6 us
+	 * for 64 threads, where listing them takes 25-100 us.
 	 */
 	for (unsigned round = 0; r == 0; round++) {
+		unsigned nt;
+
 		for (; waited < w->n && r == 0; waited++) /* w->n grows with clones */
 			r = wait_thread(w, waited, on_stopped, ctx, err);
-		if (r == 0)
-			r = seize_listed(w, taskdir, true, &added, err);
+		if (r < 0 || (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt) == 0 &&
+			      nt == world_stopped(w)))
+			break;
+		r = seize_listed(w, taskdir, true, &added, err);
 		if (r < 0 || added == 0)
 			break;
 		if (round == FREEZE_MAX_ROUNDS) {
@@ -342,14 +359,8 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		for (size_t i = w->n - added; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
-	if (r == 0) {
-		size_t live = 0;
-
-		for (size_t i = 0; i < w->n; i++)
-			live += w->t[i].stopped;
-		if (live == 0)
-			r = graft_err_set(err, -ESRCH, "process %d exited", (int)pid);
-	}
+	if (r == 0 && world_stopped(w) == 0)
+		r = graft_err_set(err, -ESRCH, "process %d exited", (int)pid);
 	if (r < 0) {
 		graft_pt_thaw(w);
 		graft_pt_world_free(w);

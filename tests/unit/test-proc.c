@@ -259,6 +259,24 @@ static void test_tasks_many(void **state)
 		for (size_t k = i + 1; k < n; k++)
 			assert_int_not_equal(tids[i], tids[k]);
 	free(tids);
+	{
+		/* the count from /proc/PID/stat and a second listing from the same fd agree */
+		int sfd = graft_proc_stat_open(getpid(), NULL), tfd = graft_proc_tasks_open(getpid(), NULL);
+		unsigned nt = 0;
+
+		assert_true(sfd >= 0 && tfd >= 0);
+		assert_int_equal(graft_proc_stat_nthreads(sfd, &nt), 0);
+		assert_int_equal(nt, made + 1);
+		assert_int_equal(graft_proc_tasks_read(tfd, false, getpid(), &tids, &n, NULL), 0);
+		free(tids);
+		assert_int_equal(graft_proc_tasks_read(tfd, true, getpid(), &tids, &n, NULL), 0);
+		assert_int_equal(n, made + 1);
+		free(tids);
+		assert_int_equal(graft_proc_stat_nthreads(sfd, &nt), 0); /* read again, from 0 */
+		assert_int_equal(nt, made + 1);
+		close(sfd);
+		close(tfd);
+	}
 	pthread_mutex_lock(&hold_lock);
 	hold_over = true;
 	pthread_cond_broadcast(&hold_cond);
