@@ -185,12 +185,28 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* A thread never stopped in time before the deadline: say where it waits. */
+static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times,
+			struct graft_err *err)
+{
+	char where[128];
+
+	graft_proc_task_wait(s->pid, tid, where, sizeof(where));
+	return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
+			      "thread %d did not stop within %llu ms (%s: an uninterruptible "
+			      "wait?), %u time%s in %" PRIu64
+			      " ms; the process ran on meanwhile",
+			      (int)tid, GRAFT_PT_STOP_WAIT_NS / 1000000, where, times,
+			      times == 1 ? "" : "s", s->timeout_ms);
+}
+
 int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 {
 	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
 	struct graft_maps own = {0};
 	struct check_ctx c = {.s = s, .maps = s->maps, .own = &own, .lo_all = UINT64_MAX};
-	unsigned backoff = 1;
+	unsigned backoff = 1, late_count = 0;
+	pid_t late = 0;
 	int r;
 
 	if (!c.maps) {
@@ -219,6 +235,21 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		sigset_t sigmask;
 		uint64_t t_checked, t_committed;
 
+		/*
+		 * A thread that did not stop last time (an uninterruptible
+		 * sleep) is still on its way to its stop: stopping the others
+		 * again before it gets there would only hold them for nothing.
+		 */
+		if (late && graft_pt_stragglers_release(s->pid) > 0) {
+			if (graft_now_ns() >= deadline) {
+				r = late_refusal(s, late, late_count, err);
+				break;
+			}
+			sleep_ms(backoff);
+			backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+			s->attempts--;
+			continue;
+		}
 		c.busy = false;
 		if (s->gate)
 			s->gate->enter(s->gate->ctx);
@@ -230,7 +261,20 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 			graft_signals_release(&sigmask);
 			if (s->gate)
 				s->gate->leave(s->gate->ctx);
-			break;
+			if (r != -ETIMEDOUT)
+				break;
+			/* let the process run; try again once the late thread has stopped */
+			graft_err_clear(err);
+			late = w.late;
+			late_count++;
+			s->stop_ns = graft_now_ns() - w.stop_start_ns;
+			if (graft_now_ns() >= deadline) {
+				r = late_refusal(s, late, late_count, err);
+				break;
+			}
+			sleep_ms(backoff);
+			backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+			continue;
 		}
 		s->nthreads = w.n;
 		t_checked = graft_now_ns();

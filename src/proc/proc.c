@@ -460,6 +460,28 @@ int graft_proc_start_time(pid_t pid, uint64_t *ticks)
 	return stat_fields_at(path, &state, NULL, ticks);
 }
 
+void graft_proc_task_wait(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[64], wchan[64] = "";
+	char state = '?';
+	ssize_t n = -1;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	(void)stat_fields_at(path, &state, NULL, NULL);
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, wchan, sizeof(wchan) - 1);
+		close(fd);
+	}
+	wchan[n > 0 ? n : 0] = '\0';
+	if (!wchan[0] || !strcmp(wchan, "0"))
+		(void)snprintf(buf, len, "state %c", state);
+	else
+		(void)snprintf(buf, len, "state %c, in %s", state, wchan);
+}
+
 bool graft_proc_task_alive(pid_t pid, pid_t tid)
 {
 	char path[64], state = 0;

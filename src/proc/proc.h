@@ -79,6 +79,8 @@ int graft_proc_tasks_read(int dirfd, bool again, pid_t pid, pid_t **out, size_t 
  * there are many.
  */
 int graft_proc_stat_open(pid_t pid, struct graft_err *err);
+/* Where a thread waits, in words ("state D, in kernel_clone"), for messages. */
+void graft_proc_task_wait(pid_t pid, pid_t tid, char *buf, size_t len);
 int graft_proc_stat_nthreads(int statfd, unsigned *n);
 /* Does the process exist (and is not a zombie)? */
 bool graft_proc_is_alive(pid_t pid);

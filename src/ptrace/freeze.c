@@ -49,38 +49,51 @@ void graft_pt_set_polling(bool on)
 	atomic_store(&polling_off, !on);
 }
 
-pid_t pt_wait_polling(pid_t tid, int *st, bool poll)
+pid_t pt_wait_polling(pid_t tid, int *st, bool poll, uint64_t deadline_ns)
 {
-	uint64_t until = graft_now_ns() + WAIT_POLL_NS;
+	if (poll && !atomic_load(&polling_off)) {
+		uint64_t until = graft_now_ns() + WAIT_POLL_NS;
 
-	if (!poll || atomic_load(&polling_off))
-		return waitpid(tid, st, __WALL);
+		do {
+			pid_t r = waitpid(tid, st, __WALL | WNOHANG);
 
-	do {
-		pid_t r = waitpid(tid, st, __WALL | WNOHANG);
+			if (r != 0)
+				return r;
+		} while (graft_now_ns() < until);
+	}
+	/* no timer to be had (the signal is the program's): wait as long as it takes */
+	if (deadline_ns && !pt_alarm_arm(deadline_ns))
+		deadline_ns = 0;
+	for (;;) {
+		pid_t r = waitpid(tid, st, __WALL);
 
-		if (r != 0)
+		if (r >= 0 || errno != EINTR || !deadline_ns)
 			return r;
-	} while (graft_now_ns() < until);
-	return waitpid(tid, st, __WALL);
+		if (graft_now_ns() >= deadline_ns) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
 }
 
-enum pt_wait_result pt_wait_stop(pid_t tid, int *err_no)
+enum pt_wait_result pt_wait_stop(pid_t tid, uint64_t deadline_ns, int *err_no)
 {
-	return pt_wait_stop_sig(tid, err_no, NULL);
+	return pt_wait_stop_sig(tid, deadline_ns, err_no, NULL);
 }
 
-enum pt_wait_result pt_wait_stop_sig(pid_t tid, int *err_no, int *stop_sig)
+enum pt_wait_result pt_wait_stop_sig(pid_t tid, uint64_t deadline_ns, int *err_no, int *stop_sig)
 {
 	for (;;) {
 		int st;
-		pid_t r = pt_wait_polling(tid, &st, true);
+		pid_t r = pt_wait_polling(tid, &st, true, deadline_ns);
 
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			*err_no = errno;
-			return errno == ECHILD ? PT_GONE : PT_ERROR;
+			return errno == ECHILD	  ? PT_GONE
+			       : errno == ETIMEDOUT ? PT_LATE
+						    : PT_ERROR;
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return PT_GONE;
@@ -146,9 +159,18 @@ void graft_pt_thaw(struct graft_pt_world *w)
 		if (!t->seized)
 			continue;
 		/* seized but never stopped (a failure midway): stop it to detach */
-		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0 &&
-		    pt_wait_stop(t->tid, &e) == PT_STOPPED)
-			t->stopped = true;
+		if (!t->stopped && ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0) {
+			switch (pt_wait_stop(t->tid, graft_now_ns() + GRAFT_PT_STOP_WAIT_NS, &e)) {
+			case PT_STOPPED:
+				t->stopped = true;
+				break;
+			case PT_LATE:
+				pt_straggler_add(w->pid, t->tid);
+				break;
+			default:
+				break;
+			}
+		}
 		t->seized = false;
 		if (!t->stopped)
 			continue;
@@ -164,6 +186,7 @@ void graft_pt_thaw(struct graft_pt_world *w)
 		}
 		t->stopped = false;
 	}
+	pt_alarm_disarm();
 	w->stop_end_ns = graft_now_ns();
 }
 
@@ -219,10 +242,16 @@ static int wait_thread(struct graft_pt_world *w, size_t i, graft_pt_stopped_fn o
 	for (;;) {
 		pid_t tid = w->t[i].tid;
 		int st;
-		pid_t r = pt_wait_polling(tid, &st, w->poll);
+		pid_t r = pt_wait_polling(tid, &st, w->poll, w->deadline_ns);
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == ETIMEDOUT) {
+			w->late = tid;
+			return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
+					      "thread %d did not stop within %llu ms", (int)tid,
+					      GRAFT_PT_STOP_WAIT_NS / 1000000);
+		}
 		if (r < 0 && errno != ECHILD)
 			return graft_err_set(err, -errno, "cannot stop thread %d: %s", (int)tid,
 					     strerror(errno));
@@ -299,6 +328,7 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
+	(void)graft_pt_stragglers_release(0); /* late threads of earlier stops that stopped since */
 	taskdir = graft_proc_tasks_open(pid, err);
 	if (taskdir < 0)
 		return taskdir;
@@ -317,6 +347,7 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		w->poll = (long)w->n < (cpus > 1 ? cpus : 2);
 		/* all interrupts before any wait: the stops overlap */
 		w->stop_start_ns = graft_now_ns();
+		w->deadline_ns = w->stop_start_ns + GRAFT_PT_STOP_WAIT_NS;
 		for (size_t i = 0; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
@@ -359,9 +390,16 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		for (size_t i = w->n - added; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
+	pt_alarm_disarm();
 	if (r == 0 && world_stopped(w) == 0)
 		r = graft_err_set(err, -ESRCH, "process %d exited", (int)pid);
 	if (r < 0) {
+		/* the late ones stay attached, interrupt pending, until they stop */
+		for (size_t i = 0; r == -ETIMEDOUT && i < w->n; i++)
+			if (w->t[i].seized && !w->t[i].stopped) {
+				pt_straggler_add(pid, w->t[i].tid);
+				w->t[i].seized = false;
+			}
 		graft_pt_thaw(w);
 		graft_pt_world_free(w);
 		return r;

@@ -37,8 +37,25 @@ struct graft_pt_world {
 	size_t n, cap;
 	uint64_t stop_start_ns; /* first PTRACE_INTERRUPT */
 	uint64_t stop_end_ns;	/* last PTRACE_DETACH */
+	uint64_t deadline_ns;	/* every thread stopped by then, or the freeze fails */
+	pid_t late;		/* the thread that was not */
 	bool poll;		/* poll in waits: fewer threads than other CPUs */
 };
+
+/*
+ * How long a freeze waits for the threads to stop. A thread in an
+ * uninterruptible sleep (state D) stops only when it wakes: rather than
+ * hold the others stopped meanwhile, the freeze lets them go and fails with
+ * GRAFT_ERR_UNSAFE, -ETIMEDOUT. The late thread stays attached until it
+ * stops; graft_pt_stragglers_release() then lets it go.
+ */
+#define GRAFT_PT_STOP_WAIT_NS (20ull * 1000000)
+/*
+ * Let go the late threads (of every process) that have stopped since; call
+ * it from the thread that froze them. Returns how many of pid's (0: of all
+ * processes) are still on their way to a stop.
+ */
+size_t graft_pt_stragglers_release(pid_t pid);
 
 /*
  * Seize and interrupt every thread of pid, including threads created while
@@ -73,6 +90,7 @@ struct graft_rsys {
 	struct user_regs_struct saved;
 	bool attached;
 	bool gone;	  /* the thread exited under us */
+	bool late;	  /* it did not stop in time: left to graft_pt_stragglers_release */
 	sigset_t sigmask; /* graft's own, restored at the end */
 	uint64_t stop_start_ns;
 	bool in_syscall_stop; /* registers were changed since the interrupt */

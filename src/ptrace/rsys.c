@@ -37,6 +37,8 @@
 #include "util/log.h"
 
 #define SCAN_CHUNK (256u << 10)
+/* the borrowed thread, alone stopped, gets longer to stop than a whole process does */
+#define RSYS_STOP_WAIT_NS (1000ull * 1000000)
 #define SCAN_MAX   (16u << 20)
 /* scratch below the red zone, for strings and return addresses */
 #define SCRATCH_BELOW_SP 1024
@@ -126,16 +128,25 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
 		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s", (int)rs->tid,
 				     strerror(errno));
-	switch (pt_wait_stop_sig(rs->tid, &e, &sig)) {
+	/* only this thread waits for it: a longer deadline than a stop of the world's */
+	switch (pt_wait_stop_sig(rs->tid, graft_now_ns() + RSYS_STOP_WAIT_NS, &e, &sig)) {
 	case PT_STOPPED:
 		break;
 	case PT_GONE:
 		rs->gone = true;
 		return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
+	case PT_LATE:
+		pt_alarm_disarm();
+		rs->late = true;
+		pt_straggler_add(rs->pid, rs->tid);
+		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
+				      "thread %d did not stop within %llu ms", (int)rs->tid,
+				      RSYS_STOP_WAIT_NS / 1000000);
 	case PT_ERROR:
 		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
 				     strerror(e));
 	}
+	pt_alarm_disarm();
 	rs->group_stop |= sig != SIGTRAP;
 	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0)
 		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
@@ -216,7 +227,8 @@ fail:
 static int rsys_wait(struct graft_rsys *rs, int *status, struct graft_err *err)
 {
 	for (;;) {
-		pid_t r = pt_wait_polling(rs->tid, status, true);
+		/* the thread runs graft's call: it comes back (or home) in its own time */
+		pid_t r = pt_wait_polling(rs->tid, status, true, 0);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -461,7 +473,7 @@ static void rsys_leave(struct graft_rsys *rs)
 		 */
 		if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0 ||
 		    ptrace(PTRACE_CONT, rs->tid, 0, 0) < 0 ||
-		    pt_wait_stop(rs->tid, &e) != PT_STOPPED)
+		    pt_wait_stop(rs->tid, 0, &e) != PT_STOPPED)
 			return;
 	}
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
@@ -472,7 +484,7 @@ void graft_rsys_end(struct graft_rsys *rs)
 {
 	if (!rs->attached)
 		return;
-	if (!rs->gone)
+	if (!rs->gone && !rs->late)
 		rsys_leave(rs);
 	rs->attached = false;
 	free(rs->xstate);

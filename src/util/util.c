@@ -136,6 +136,7 @@ void graft_signals_hold(sigset_t *old)
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGABRT);
 	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, GRAFT_WAKE_SIG);
 	(void)pthread_sigmask(SIG_BLOCK, &all, old);
 }
 

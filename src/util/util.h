@@ -67,6 +67,11 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
  * SIGKILL cannot be held: see docs/safety.md.
  */
 void graft_signals_hold(sigset_t *old);
+/*
+ * Ends a wait for a thread that does not stop (ptrace/deadline.c): never
+ * held, its handler does nothing but interrupt a blocked system call.
+ */
+#define GRAFT_WAKE_SIG (SIGRTMAX - 2)
 void graft_signals_release(const sigset_t *old);
 
 /*
