@@ -135,7 +135,12 @@ size_t graft_pt_stragglers_release(pid_t pid)
 		if (r == tid && WIFSTOPPED(st)) {
 			/* a signal it stopped to receive goes with it; our interrupt does not */
 			int sig = (st >> 16) || WSTOPSIG(st) == (SIGTRAP | 0x80) ? 0 : WSTOPSIG(st);
+			unsigned long child = 0;
 
+			/* a thread it made is attached to us (PTRACE_O_TRACECLONE): let it go in turn */
+			if ((st >> 16) == PTRACE_EVENT_CLONE &&
+			    ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
+				pt_straggler_add(strag[i].pid, (pid_t)child);
 			done = ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig) == 0 || errno == ESRCH;
 		} else if (r == tid) {
 			done = true; /* exited */

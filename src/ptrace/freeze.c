@@ -402,6 +402,8 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 			}
 		graft_pt_thaw(w);
 		graft_pt_world_free(w);
+		/* those not waited for yet that did stop: let them go now, not at the retry */
+		(void)graft_pt_stragglers_release(0);
 		return r;
 	}
 	/* drop threads that exited while we stopped the others */

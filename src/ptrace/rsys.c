@@ -123,30 +123,36 @@ static int seize_thread(struct graft_rsys *rs)
 
 static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 {
+	enum pt_wait_result w;
 	int e = 0, sig = SIGTRAP;
 
 	if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) < 0)
 		return graft_err_set(err, -errno, "cannot interrupt thread %d: %s", (int)rs->tid,
 				     strerror(errno));
 	/* only this thread waits for it: a longer deadline than a stop of the world's */
-	switch (pt_wait_stop_sig(rs->tid, graft_now_ns() + RSYS_STOP_WAIT_NS, &e, &sig)) {
+	w = pt_wait_stop_sig(rs->tid, graft_now_ns() + RSYS_STOP_WAIT_NS, &e, &sig);
+	pt_alarm_disarm();
+	switch (w) {
 	case PT_STOPPED:
 		break;
 	case PT_GONE:
 		rs->gone = true;
 		return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
-	case PT_LATE:
-		pt_alarm_disarm();
+	case PT_LATE: {
+		char where[128];
+
 		rs->late = true;
 		pt_straggler_add(rs->pid, rs->tid);
+		graft_proc_task_wait(rs->pid, rs->tid, where, sizeof(where));
 		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
-				      "thread %d did not stop within %llu ms", (int)rs->tid,
-				      RSYS_STOP_WAIT_NS / 1000000);
+				      "thread %d did not stop within %llu ms (%s: an uninterruptible "
+				      "wait?); the process ran on meanwhile",
+				      (int)rs->tid, RSYS_STOP_WAIT_NS / 1000000, where);
+	}
 	case PT_ERROR:
 		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
 				     strerror(e));
 	}
-	pt_alarm_disarm();
 	rs->group_stop |= sig != SIGTRAP;
 	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0)
 		return graft_err_set(err, -errno, "cannot read registers of thread %d: %s",

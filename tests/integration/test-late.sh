@@ -51,4 +51,19 @@ tr=$(awk '/^TracerPid:/{print $2}' /proc/"$pid"/task/*/status | sort -u | tr '\n
 [ "$tr" = "0 " ] || fail "threads left traced: TracerPid $tr"
 run_graft 0 revert late --pid "$pid"
 expect_eq "reverted" "$(vask v answer)" 1
+
+# the thread graft borrows for its remote calls (the main one) cannot stop:
+# refused after 1 s, the process running all along, the thread let go
+expect_eq "vfork in main" "$(vask v 'vfork-main 3000')" ok
+for _ in $(seq 100); do in_d_state && break; sleep 0.01; done
+in_d_state || fail "the main thread is not in state D"
+start=$SECONDS
+run_graft 2 apply "$T/p.graft" --pid "$pid" --timeout 5
+[ $((SECONDS - start)) -le 3 ] || fail "the refusal took $((SECONDS - start)) s"
+expect_in "borrowed thread late" "$ERR" "^error: cannot apply 'late' to pid $pid: thread $pid did not stop within 1000 ms \(state D[^)]*: an uninterruptible wait\?\); the process ran on meanwhile$"
+grep -q memfd:graft "/proc/$pid/maps" && fail "a region was left after the refusal"
+expect_eq "main thread back" "$(vask v answer)" 1
+tr=$(awk '/^TracerPid:/{print $2}' /proc/"$pid"/task/*/status | sort -u | tr '\n' ' ')
+[ "$tr" = "0 " ] || fail "threads left traced: TracerPid $tr"
+[ "$(vask v gap)" -lt 200 ] || fail "the process was held"
 exit 0

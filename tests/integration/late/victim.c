@@ -5,7 +5,9 @@
  * the kernel (state D) and no ptrace interrupt stops it. A ticker thread
  * calls answer() every millisecond and records the longest gap between two
  * of its turns: how long the process was held stopped. Commands: "vfork MS",
- * "gap" (the longest gap in ms since the last "gap"), "answer".
+ * "vfork-main MS" (the main thread itself: it answers "ok" first, and nothing
+ * until the child exits), "gap" (the longest gap in ms since the last
+ * "gap"), "answer".
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -72,7 +74,13 @@ int main(void)
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned ms;
 
-		if (sscanf(line, "vfork %u", &ms) == 1) {
+		if (sscanf(line, "vfork-main %u", &ms) == 1) {
+			printf("ok\n");
+			if (vfork() == 0) {
+				usleep(ms * 1000u);
+				_exit(0);
+			}
+		} else if (sscanf(line, "vfork %u", &ms) == 1) {
 			pthread_create(&t, NULL, vforker, (void *)(long)ms);
 			pthread_detach(t);
 			printf("ok\n");
