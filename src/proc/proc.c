@@ -306,16 +306,22 @@ oom:
 	return graft_err_set(err, -ENOMEM, "out of memory");
 }
 
-int graft_proc_tasks_open(pid_t pid, struct graft_err *err)
+/* /proc/PID/name, opened to be read again and again */
+static int proc_open(pid_t pid, const char *name, int flags, struct graft_err *err)
 {
 	char path[64];
 	int fd;
 
-	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	(void)snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 	if (fd < 0)
 		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
 	return fd;
+}
+
+int graft_proc_tasks_open(pid_t pid, struct graft_err *err)
+{
+	return proc_open(pid, "task", O_DIRECTORY, err);
 }
 
 int graft_proc_tasks_read(int dirfd, bool again, pid_t pid, pid_t **out, size_t *n,
@@ -422,14 +428,7 @@ static int stat_fields_at(const char *path, char *state, uint64_t *flags, uint64
 
 int graft_proc_stat_open(pid_t pid, struct graft_err *err)
 {
-	char path[64];
-	int fd;
-
-	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return graft_err_set(err, -errno, "no process %d: %s", (int)pid, strerror(errno));
-	return fd;
+	return proc_open(pid, "stat", 0, err);
 }
 
 int graft_proc_stat_nthreads(int statfd, unsigned *n)
