@@ -109,8 +109,15 @@ enum pt_wait_result pt_wait_stop_sig(pid_t tid, uint64_t deadline_ns, int *err_n
 		 * (delivered now, in the thread's own context). Any ptrace
 		 * stop clears a pending interrupt, so interrupt again after
 		 * resuming, or the thread would run on and we would wait
-		 * forever.
+		 * forever. A thread it cloned is attached to us and will stop
+		 * (PTRACE_O_TRACECLONE): let it go once it has.
 		 */
+		if ((st >> 16) == PTRACE_EVENT_CLONE) {
+			unsigned long child = 0;
+
+			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
+				pt_straggler_add(0, (pid_t)child);
+		}
 		if (ptrace(PTRACE_CONT, tid, 0,
 			   (void *)(long)(((st >> 16) || WSTOPSIG(st) == (SIGTRAP | 0x80))
 						  ? 0

@@ -28,7 +28,7 @@ pid_t pt_wait_polling(pid_t tid, int *st, bool poll, uint64_t deadline_ns);
 /* deadline.c */
 bool pt_alarm_arm(uint64_t deadline_ns);
 void pt_alarm_disarm(void);
-/* tid (of pid) missed its deadline and stays seized: let it go once it stops */
+/* tid (of pid, 0: not known) stays seized, on its way to a stop: let it go once it stops */
 void pt_straggler_add(pid_t pid, pid_t tid);
 /* Why PTRACE_SEIZE failed, in words ("traced by pid 12 (gdb)"). */
 void pt_seize_failure(pid_t tid, int err_no, char *buf, size_t len);
