@@ -45,6 +45,8 @@ struct item {
 	enum outcome out;
 	uint64_t stop_ns;
 	uint64_t start_time; /* clock ticks: is it the same process at its turn? */
+	uint64_t stack_at;   /* where its [stack] mapping starts: a cheap address-space hint */
+	pid_t mm_sharer;     /* another chosen process with the same address space */
 };
 
 struct many {
@@ -119,6 +121,9 @@ static int pick(struct many *m, pid_t pid, struct graft_objcache *cache, struct 
 	}
 out:
 	if (r > 0) {
+		for (size_t i = 0; i < maps.n; i++)
+			if (maps.v[i].path && !strcmp(maps.v[i].path, "[stack]"))
+				it->stack_at = maps.v[i].start;
 		(void)graft_proc_start_time(pid, &it->start_time);
 		if (graft_test_fault("pick-pid-reused") && it->start_time)
 			it->start_time--; /* as if another process had taken the pid since */
@@ -158,6 +163,28 @@ static void pick_job(void *ctx, size_t i)
 
 	pp->got[i] =
 		pp->pids[i] == getpid() ? 0 : pick(pp->m, pp->pids[i], pp->m->cache, &pp->cand[i]);
+}
+
+/*
+ * Processes that share one address space (a vfork child before its exec,
+ * clone(CLONE_VM)) map the same objects, so both are chosen: find them
+ * among the chosen, comparing with kcmp only those whose stacks start at
+ * the same address (a fork child keeps its parent's layout too, so equal
+ * stacks alone prove nothing). Chosen by --pid, a process is checked
+ * against every process by the library instead.
+ */
+static void find_shared_mm(struct many *m)
+{
+	if (m->a->npids)
+		return;
+	m->a->o.mm_checked = true;
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t k = i + 1; k < m->n && m->items[i].stack_at; k++)
+			if (m->items[k].stack_at == m->items[i].stack_at &&
+			    graft_proc_same_mm(m->items[i].pid, m->items[k].pid) == 1) {
+				m->items[i].mm_sharer = m->items[k].pid;
+				m->items[k].mm_sharer = m->items[i].pid;
+			}
 }
 
 static int choose(struct many *m)
@@ -215,6 +242,7 @@ static int choose(struct many *m)
 			cli_error("out of memory");
 			return EXIT_ERROR;
 		}
+	find_shared_mm(m);
 	return EXIT_DONE;
 }
 
@@ -308,6 +336,12 @@ static void apply_job(void *ctx, size_t idx)
 		out = OUT_SKIPPED; /* exit code: done, the process chosen is gone */
 		goto report;
 	}
+	if (it->mm_sharer) {
+		(void)graft_refuse_shared_mm(it->pid, it->mm_sharer, &err);
+		code = EXIT_UNSAFE;
+		out = OUT_SKIPPED;
+		goto report;
+	}
 	recover_first(m, it, j);
 	for (size_t k = 0; k < n; k++) {
 		batch[k] = ps->v[it->pidx[k]];
@@ -390,13 +424,15 @@ static void revert_job(void *ctx, size_t idx)
 	uint64_t start;
 	int code;
 
-	if (check_same(it, &start, &err) < 0) {
+	if (it->mm_sharer)
+		(void)graft_refuse_shared_mm(it->pid, it->mm_sharer, &err);
+	if (it->mm_sharer || check_same(it, &start, &err) < 0) {
 		json_decref(arr);
 		if (!m->a->json)
 			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm,
 				      words[1][OUT_SKIPPED], err.msg);
 		json_object_set_new(j, "error", json_string(err.msg));
-		finish(m, it, OUT_SKIPPED, EXIT_DONE, j);
+		finish(m, it, OUT_SKIPPED, it->mm_sharer ? EXIT_UNSAFE : EXIT_DONE, j);
 		return;
 	}
 	(void)cli_recover_pid(it->pid, &m->a->o, m->a->audit, true, arr, true, &rec);

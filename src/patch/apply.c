@@ -1124,6 +1124,15 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	return 0;
 }
 
+int graft_refuse_shared_mm(pid_t pid, pid_t other, struct graft_err *err)
+{
+	return graft_err_setk(err, GRAFT_ERR_UNSAFE, -EBUSY,
+			      "pid %d shares its memory with pid %d (a vfork child that has not "
+			      "exec'd yet, or clone(CLONE_VM)): graft cannot stop both; try again "
+			      "when one has exec'd or exited",
+			      (int)pid, (int)other);
+}
+
 static int apply_run(pid_t pid, const struct graft_patch *const *patches, size_t npatches,
 		     const struct graft_op_opts *opts, bool dry, struct graft_op_result *res,
 		     bool *already, struct graft_err *err)
@@ -1152,6 +1161,14 @@ static int apply_run(pid_t pid, const struct graft_patch *const *patches, size_t
 	}
 	if (r < 0 || (r = graft_proc_objects_cached(pid, &c.maps, opts->cache, &c.objs, err)) < 0)
 		goto out;
+	if (!dry && !opts->mm_checked && !graft_test_fault("no-mm-check")) {
+		pid_t other = graft_proc_mm_sharer(pid);
+
+		if (other > 0) {
+			r = graft_refuse_shared_mm(pid, other, err);
+			goto out;
+		}
+	}
 	c.obj_elf = calloc(c.objs.n + 1, sizeof(*c.obj_elf));
 	c.obj_fd = malloc((c.objs.n + 1) * sizeof(int));
 	if (!c.obj_elf || !c.obj_fd) {

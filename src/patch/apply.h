@@ -27,7 +27,19 @@ struct graft_op_opts {
 	uint64_t timeout_ms;		    /* how long to retry while busy; default 10 s */
 	struct graft_objcache *cache;	    /* build-ids of files, shared across processes */
 	const struct graft_stop_gate *gate; /* may be NULL */
+	/*
+	 * The caller has made sure no other process shares the target's
+	 * address space (a host-wide run compares its candidates); otherwise
+	 * apply and revert look at every process for one (a few ms).
+	 */
+	bool mm_checked;
 };
+
+/*
+ * Refuse a process whose address space another process shares: a stop of
+ * its threads leaves the other's running the same code (GRAFT_ERR_UNSAFE).
+ */
+int graft_refuse_shared_mm(pid_t pid, pid_t other, struct graft_err *err);
 
 struct graft_op_result {
 	uint64_t stop_ns;  /* how long the process was stopped (last attempt) */

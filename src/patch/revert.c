@@ -229,6 +229,14 @@ int graft_revert(pid_t pid, const char *patch_id, const struct graft_op_opts *op
 	}
 	if (r < 0)
 		goto out;
+	if (!opts->mm_checked && !graft_test_fault("no-mm-check")) {
+		pid_t other = graft_proc_mm_sharer(pid);
+
+		if (other > 0) {
+			r = graft_refuse_shared_mm(pid, other, err);
+			goto out;
+		}
+	}
 	/* a patch for several targets has one region per target: all come out */
 	mine = calloc(regs.n + 1, sizeof(*mine));
 	live = calloc(regs.n + 1, sizeof(*live));

@@ -19,7 +19,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "elf/elf.h"
@@ -347,4 +350,24 @@ enum graft_disk_state graft_proc_object_on_disk(pid_t pid, const struct graft_ob
 	 */
 	return S_ISREG(st.st_mode) && same_build_at(path, obj) ? GRAFT_DISK_SAME
 							       : GRAFT_DISK_REPLACED;
+}
+
+int graft_proc_same_mm(pid_t a, pid_t b)
+{
+	long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+
+	return r < 0 ? -errno : r == 0;
+}
+
+pid_t graft_proc_mm_sharer(pid_t pid)
+{
+	_cleanup_free_ pid_t *all = NULL;
+	size_t n = 0;
+
+	if (graft_proc_list(&all, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (all[i] != pid && graft_proc_same_mm(pid, all[i]) == 1)
+			return all[i];
+	return 0;
 }

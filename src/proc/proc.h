@@ -102,6 +102,14 @@ void graft_hex(const uint8_t *b, size_t len, char *buf);
 
 /* Every pid in /proc, ascending. */
 int graft_proc_list(pid_t **out, size_t *n, struct graft_err *err);
+/*
+ * Do two processes share one address space (kcmp KCMP_VM)? A vfork child
+ * until it execs, or clone(CLONE_VM) without CLONE_THREAD: its threads run
+ * the target's code but are not threads of the target. 1 yes, 0 no, -errno.
+ */
+int graft_proc_same_mm(pid_t a, pid_t b);
+/* Another process sharing pid's address space (a scan of every process), or 0. */
+pid_t graft_proc_mm_sharer(pid_t pid);
 
 /* What /proc/PID/status says that decides whether graft can work on it. */
 struct graft_proc_status {

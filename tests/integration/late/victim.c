@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ int main(void)
 	pthread_t t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGCHLD, SIG_IGN); /* children reaped as they exit: no zombies to mistake */
 	pthread_create(&t, NULL, ticker, NULL);
 	printf("ready\n");
 	while (fgets(line, sizeof(line), stdin)) {
