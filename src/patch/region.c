@@ -129,11 +129,12 @@ int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_reg
 	if (bad)
 		*bad = 0;
 	for (size_t i = 0; i < maps->n; i++) {
+		const struct graft_map *m = &maps->v[i];
 		struct graft_region_hdr *h = NULL;
 
-		if (!is_region_map(&maps->v[i]))
+		if (!is_region_map(m))
 			continue;
-		if (region_read(memfd, maps->v[i].start, maps->v[i].end - maps->v[i].start, &h) < 0) {
+		if (region_read(memfd, m->start, m->end - m->start, &h) < 0) {
 			if (bad)
 				(*bad)++;
 			continue;
@@ -143,7 +144,7 @@ int graft_region_list(int memfd, const struct graft_maps *maps, struct graft_reg
 			graft_regions_free(&r);
 			return graft_err_set(err, -ENOMEM, "out of memory");
 		}
-		r.v[r.n].addr = maps->v[i].start;
+		r.v[r.n].addr = m->start;
 		r.v[r.n++].hdr = h;
 	}
 	*out = r;

@@ -186,16 +186,14 @@ static void sleep_ms(unsigned ms)
 }
 
 /* A thread never stopped in time before the deadline: say where it waits. */
-static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times,
-			struct graft_err *err)
+static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times, struct graft_err *err)
 {
 	char where[128];
 
 	graft_proc_task_wait(s->pid, tid, where, sizeof(where));
 	return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
 			      "thread %d did not stop within %llu ms (%s: an uninterruptible "
-			      "wait?), %u time%s in %" PRIu64
-			      " ms; the process ran on meanwhile",
+			      "wait?), %u time%s in %" PRIu64 " ms; the process ran on meanwhile",
 			      (int)tid, GRAFT_PT_STOP_WAIT_NS / 1000000, where, times,
 			      times == 1 ? "" : "s", s->timeout_ms);
 }

@@ -141,7 +141,8 @@ size_t graft_pt_stragglers_release(pid_t pid)
 			if ((st >> 16) == PTRACE_EVENT_CLONE &&
 			    ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
 				pt_straggler_add(strag[i].pid, (pid_t)child);
-			done = ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig) == 0 || errno == ESRCH;
+			done = ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig) == 0 ||
+			       errno == ESRCH;
 		} else if (r == tid) {
 			done = true; /* exited */
 		}

@@ -91,9 +91,7 @@ enum pt_wait_result pt_wait_stop_sig(pid_t tid, uint64_t deadline_ns, int *err_n
 			if (errno == EINTR)
 				continue;
 			*err_no = errno;
-			return errno == ECHILD	  ? PT_GONE
-			       : errno == ETIMEDOUT ? PT_LATE
-						    : PT_ERROR;
+			return errno == ECHILD ? PT_GONE : errno == ETIMEDOUT ? PT_LATE : PT_ERROR;
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return PT_GONE;

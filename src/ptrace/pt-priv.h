@@ -16,8 +16,7 @@ enum pt_wait_result { PT_STOPPED, PT_GONE, PT_ERROR, PT_LATE };
  */
 enum pt_wait_result pt_wait_stop(pid_t tid, uint64_t deadline_ns, int *err_no);
 /* The same; *stop_sig gets SIGTRAP for our interrupt, the stop signal in a group stop. */
-enum pt_wait_result pt_wait_stop_sig(pid_t tid, uint64_t deadline_ns, int *err_no,
-				     int *stop_sig);
+enum pt_wait_result pt_wait_stop_sig(pid_t tid, uint64_t deadline_ns, int *err_no, int *stop_sig);
 /*
  * waitpid(tid, __WALL), polling briefly before blocking; past deadline_ns
  * (0: none) it fails with ETIMEDOUT. The deadline's timer stays armed for

@@ -39,7 +39,7 @@
 #define SCAN_CHUNK (256u << 10)
 /* the borrowed thread, alone stopped, gets longer to stop than a whole process does */
 #define RSYS_STOP_WAIT_NS (1000ull * 1000000)
-#define SCAN_MAX   (16u << 20)
+#define SCAN_MAX	  (16u << 20)
 /* scratch below the red zone, for strings and return addresses */
 #define SCRATCH_BELOW_SP 1024
 
@@ -144,10 +144,11 @@ static int rsys_stop(struct graft_rsys *rs, struct graft_err *err)
 		rs->late = true;
 		pt_straggler_add(rs->pid, rs->tid);
 		graft_proc_task_wait(rs->pid, rs->tid, where, sizeof(where));
-		return graft_err_setk(err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
-				      "thread %d did not stop within %llu ms (%s: an uninterruptible "
-				      "wait?); the process ran on meanwhile",
-				      (int)rs->tid, RSYS_STOP_WAIT_NS / 1000000, where);
+		return graft_err_setk(
+			err, GRAFT_ERR_UNSAFE, -ETIMEDOUT,
+			"thread %d did not stop within %llu ms (%s: an uninterruptible "
+			"wait?); the process ran on meanwhile",
+			(int)rs->tid, RSYS_STOP_WAIT_NS / 1000000, where);
 	}
 	case PT_ERROR:
 		return graft_err_set(err, -e, "cannot stop thread %d: %s", (int)rs->tid,
