@@ -185,6 +185,13 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* Let the process run a while: 1 ms at first, doubling up to 50 ms. */
+static void back_off(unsigned *ms)
+{
+	sleep_ms(*ms);
+	*ms = *ms * 2 > 50 ? 50 : *ms * 2;
+}
+
 /* A thread never stopped in time before the deadline: say where it waits. */
 static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times, struct graft_err *err)
 {
@@ -243,8 +250,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 				r = late_refusal(s, late, late_count, err);
 				break;
 			}
-			sleep_ms(backoff);
-			backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+			back_off(&backoff);
 			s->attempts--;
 			continue;
 		}
@@ -270,8 +276,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 				r = late_refusal(s, late, late_count, err);
 				break;
 			}
-			sleep_ms(backoff);
-			backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+			back_off(&backoff);
 			continue;
 		}
 		s->nthreads = w.n;
@@ -301,8 +306,7 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 				(int)c.hit.tid, s->timeout_ms, s->attempts);
 			break;
 		}
-		sleep_ms(backoff);
-		backoff = backoff * 2 > 50 ? 50 : backoff * 2;
+		back_off(&backoff);
 	}
 	graft_maps_free(&own);
 	free(c.buf);

@@ -191,8 +191,9 @@ void graft_pt_thaw(struct graft_pt_world *w)
 		}
 		t->stopped = false;
 	}
-	pt_alarm_disarm();
 	w->stop_end_ns = graft_now_ns();
+	/* the freeze's deadline timer, disarmed here, once the threads run again */
+	pt_alarm_disarm();
 }
 
 static int world_add(struct graft_pt_world *w, pid_t tid, struct graft_err *err)
@@ -395,7 +396,6 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		for (size_t i = w->n - added; i < w->n; i++)
 			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
-	pt_alarm_disarm();
 	if (r == 0 && world_stopped(w) == 0)
 		r = graft_err_set(err, -ESRCH, "process %d exited", (int)pid);
 	if (r < 0) {

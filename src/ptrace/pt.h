@@ -77,7 +77,11 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
  * keep every CPU busy with workers anyway (apply --all).
  */
 void graft_pt_set_polling(bool on);
-/* Detach from every thread; they run again. Never fails as a whole. */
+/*
+ * Detach from every thread; they run again. Never fails as a whole. Also
+ * disarms the freeze's deadline timer (left armed until then so the stop
+ * does not pay for it).
+ */
 void graft_pt_thaw(struct graft_pt_world *w);
 void graft_pt_world_free(struct graft_pt_world *w);
 
