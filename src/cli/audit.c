@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "proc/proc.h"
+#include "util/log.h"
 
 int cli_audit_open(struct cli_audit *ca, const char *state_dir)
 {
@@ -128,4 +129,19 @@ void cli_audit_flush(struct cli_audit *ca)
 
 	if (graft_audit_flush(ca->a, &err) < 0)
 		cli_warn("some outcomes were not logged: %s", err.msg);
+}
+
+void cli_audit_spool(struct cli_audit *ca, bool on)
+{
+	struct graft_err err = {0};
+
+	if (on) {
+		/* without a spool every attempt is committed on its own: slower, as safe */
+		if (graft_audit_spool_start(ca->a, &err) < 0)
+			graft_debug("%s", err.msg);
+	} else if (graft_audit_spool_finish(ca->a, &err) < 0) {
+		cli_warn("this run's log entries are not in the log yet (the next graft command "
+			 "moves them there): %s",
+			 err.msg);
+	}
 }

@@ -54,6 +54,8 @@ struct cli_audit {
 	char build_ids[GRAFT_PATCH_TARGETS_MAX * (2 * GRAFT_BUILD_ID_MAX + 1) + 1];
 };
 int cli_audit_open(struct cli_audit *ca, const char *state_dir);
+/* A run over many processes logs through a spool, moved into the log at its end (store/audit.h) */
+void cli_audit_spool(struct cli_audit *ca, bool on);
 void cli_audit_close(struct cli_audit *ca);
 void cli_audit_patch(struct cli_audit *ca, const struct graft_patch *p,
 		     const struct graft_sig_status *sig);

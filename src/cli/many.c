@@ -544,10 +544,12 @@ static int run(struct many *m)
 	m->results = json_array();
 	/* with several processes the workers keep the CPUs busy: no spinning in waits */
 	graft_pt_set_polling(m->n <= 1);
+	cli_audit_spool(m->a->audit, true);
 	sig = cli_run_jobs(m->n, m->a->jobs, m->revert ? revert_job : apply_job, m, progress,
 			   &attempted);
 	graft_pt_set_polling(true);
 	cli_audit_flush(m->a->audit); /* every patch's cli_audit shares one log */
+	cli_audit_spool(m->a->audit, false);
 	for (size_t i = 0; i < attempted && i < m->n; i++) {
 		const struct item *it = &m->items[i];
 

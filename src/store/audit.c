@@ -13,27 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store/audit.h"
+#include "store/audit-priv.h"
 
 #define SCHEMA_VERSION 1
 #define BUSY_MS	       10000
-
-struct graft_audit {
-	sqlite3 *db;
-	char *path;
-	/* a row id and an error message are per connection: one writer at a time */
-	pthread_mutex_t lock;
-	/* prepared once: a run over many processes writes two rows each */
-	sqlite3_stmt *ins, *upd;
-	/* outcomes waiting to be written with the next row (graft_audit_end_later) */
-	struct audit_later {
-		int64_t id;
-		char *result, *error;
-		int exit_code;
-		uint64_t stopped_ns;
-	} later[GRAFT_AUDIT_LATER_MAX];
-	size_t nlater;
-};
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS events ("
 			     " id INTEGER PRIMARY KEY,"
@@ -53,7 +36,10 @@ static const char schema[] = "CREATE TABLE IF NOT EXISTS events ("
 			     " stopped_ns INTEGER,"
 			     " error TEXT);"
 			     "CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);"
-			     "CREATE INDEX IF NOT EXISTS events_pid ON events(pid);";
+			     "CREATE INDEX IF NOT EXISTS events_pid ON events(pid);"
+			     /* spools moved into the log (spool.c): never twice */
+			     "CREATE TABLE IF NOT EXISTS spools (name TEXT PRIMARY KEY,"
+			     " time_ns INTEGER NOT NULL);";
 
 const char *graft_audit_dir(const char *given)
 {
@@ -64,13 +50,13 @@ const char *graft_audit_dir(const char *given)
 	return env && *env ? env : GRAFT_STATE_DIR;
 }
 
-static int db_fail(struct graft_audit *a, int code, const char *what, struct graft_err *err)
+int audit_db_fail(struct graft_audit *a, int code, const char *what, struct graft_err *err)
 {
 	return graft_err_set(err, code, "audit log '%s': %s: %s", a->path, what,
 			     a->db ? sqlite3_errmsg(a->db) : "cannot open");
 }
 
-static void later_drop(struct graft_audit *a)
+void audit_later_drop(struct graft_audit *a)
 {
 	for (size_t i = 0; i < a->nlater; i++) {
 		free(a->later[i].result);
@@ -83,14 +69,16 @@ void graft_audit_close(struct graft_audit *a)
 {
 	if (!a)
 		return;
+	(void)graft_audit_spool_finish(a, NULL);
 	(void)graft_audit_flush(a, NULL);
-	later_drop(a);
+	audit_later_drop(a);
 	sqlite3_finalize(a->ins);
 	sqlite3_finalize(a->upd);
 	if (a->db)
 		(void)sqlite3_close(a->db);
 	(void)pthread_mutex_destroy(&a->lock);
 	free(a->path);
+	free(a->dir);
 	free(a);
 }
 
@@ -101,9 +89,11 @@ int graft_audit_open(const char *dir, struct graft_audit **out, struct graft_err
 	int version = 0;
 
 	dir = graft_audit_dir(dir);
-	if (a)
+	if (a) {
 		(void)pthread_mutex_init(&a->lock, NULL);
-	if (!a || asprintf(&a->path, "%s/audit.db", dir) < 0) {
+		a->spool_fd = -1;
+	}
+	if (!a || !(a->dir = strdup(dir)) || asprintf(&a->path, "%s/audit.db", dir) < 0) {
 		if (a)
 			a->path = NULL;
 		return graft_err_set(err, -ENOMEM, "out of memory");
@@ -117,7 +107,7 @@ int graft_audit_open(const char *dir, struct graft_audit **out, struct graft_err
 	if (sqlite3_open_v2(a->path, &a->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot open", err);
+		return audit_db_fail(a, -EIO, "cannot open", err);
 	(void)chmod(a->path, 0600);
 	(void)sqlite3_busy_timeout(a->db, BUSY_MS);
 	/*
@@ -129,7 +119,7 @@ int graft_audit_open(const char *dir, struct graft_audit **out, struct graft_err
 	(void)sqlite3_exec(a->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
 			   NULL);
 	if (sqlite3_exec(a->db, schema, NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot create the schema", err);
+		return audit_db_fail(a, -EIO, "cannot create the schema", err);
 	if (sqlite3_prepare_v2(a->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
@@ -140,7 +130,8 @@ int graft_audit_open(const char *dir, struct graft_audit **out, struct graft_err
 				     a->path, version, SCHEMA_VERSION);
 	if (version < SCHEMA_VERSION &&
 	    sqlite3_exec(a->db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot set the schema version", err);
+		return audit_db_fail(a, -EIO, "cannot set the schema version", err);
+	spool_import_leftovers(a);
 	*out = TAKE_PTR(a);
 	return 0;
 }
@@ -153,19 +144,18 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		(void)sqlite3_bind_null(st, i);
 }
 
-static int audit_begin_locked(struct graft_audit *a, struct graft_audit_event *ev,
-			      struct graft_err *err)
+int audit_insert_locked(struct graft_audit *a, struct graft_audit_event *ev, struct graft_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO events (time_ns, uid, user, op, patch_id, patch_sha256, signer, pid,"
-		" start_time, exe, build_ids, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,'started')";
+		" start_time, exe, build_ids, result, exit_code, stopped_ns, error)"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *st;
 	int r;
 
 	if (!a->ins && sqlite3_prepare_v2(a->db, sql, -1, &a->ins, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	st = a->ins;
-	ev->time_ns = graft_wall_ns();
 	(void)sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->time_ns);
 	(void)sqlite3_bind_int64(st, 2, ev->uid);
 	bind_text(st, 3, ev->user ? ev->user : "?");
@@ -177,17 +167,23 @@ static int audit_begin_locked(struct graft_audit *a, struct graft_audit_event *e
 	(void)sqlite3_bind_int64(st, 9, (sqlite3_int64)ev->start_time);
 	bind_text(st, 10, ev->exe);
 	bind_text(st, 11, ev->build_ids);
+	bind_text(st, 12, ev->result ? ev->result : "started");
+	if (ev->result) { /* a whole attempt at once (spool.c) */
+		(void)sqlite3_bind_int(st, 13, ev->exit_code);
+		(void)sqlite3_bind_int64(st, 14, (sqlite3_int64)ev->stopped_ns);
+		bind_text(st, 15, ev->error && *ev->error ? ev->error : NULL);
+	}
 	r = sqlite3_step(st);
 	(void)sqlite3_reset(st);
 	(void)sqlite3_clear_bindings(st);
 	if (r != SQLITE_DONE)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	ev->id = sqlite3_last_insert_rowid(a->db);
 	return 0;
 }
 
-static int audit_end_locked(struct graft_audit *a, const struct graft_audit_event *ev,
-			    struct graft_err *err)
+int audit_update_locked(struct graft_audit *a, const struct graft_audit_event *ev,
+			struct graft_err *err)
 {
 	static const char sql[] = "UPDATE events SET result = ?, exit_code = ?, stopped_ns = ?, "
 				  "error = ? WHERE id = ?";
@@ -195,7 +191,7 @@ static int audit_end_locked(struct graft_audit *a, const struct graft_audit_even
 	int r;
 
 	if (!a->upd && sqlite3_prepare_v2(a->db, sql, -1, &a->upd, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	st = a->upd;
 	bind_text(st, 1, ev->result);
 	(void)sqlite3_bind_int(st, 2, ev->exit_code);
@@ -206,20 +202,22 @@ static int audit_end_locked(struct graft_audit *a, const struct graft_audit_even
 	(void)sqlite3_reset(st);
 	(void)sqlite3_clear_bindings(st);
 	if (r != SQLITE_DONE)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	return 0;
 }
 
 /* The outcomes held back, and maybe a new row, in one transaction: one commit. */
-static int audit_commit_locked(struct graft_audit *a, struct graft_audit_event *begin,
-			       struct graft_err *err)
+int audit_commit_locked(struct graft_audit *a, struct graft_audit_event *begin,
+			struct graft_err *err)
 {
 	int r = 0;
 
+	if (a->spool_fd >= 0)
+		return spool_write_locked(a, NULL, begin, err);
 	if (a->nlater == 0)
-		return begin ? audit_begin_locked(a, begin, err) : 0;
+		return begin ? audit_insert_locked(a, begin, err) : 0;
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	for (size_t i = 0; r == 0 && i < a->nlater; i++) {
 		const struct audit_later *l = &a->later[i];
 		struct graft_audit_event ev = {.id = l->id,
@@ -228,17 +226,17 @@ static int audit_commit_locked(struct graft_audit *a, struct graft_audit_event *
 					       .stopped_ns = l->stopped_ns,
 					       .error = l->error};
 
-		r = audit_end_locked(a, &ev, err);
+		r = audit_update_locked(a, &ev, err);
 	}
 	if (r == 0 && begin)
-		r = audit_begin_locked(a, begin, err);
+		r = audit_insert_locked(a, begin, err);
 	if (r == 0 && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		r = db_fail(a, -EIO, "cannot record", err);
+		r = audit_db_fail(a, -EIO, "cannot record", err);
 	if (r < 0) {
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		return r; /* the outcomes stay held for the next try */
 	}
-	later_drop(a);
+	audit_later_drop(a);
 	return 0;
 }
 
@@ -247,9 +245,19 @@ int graft_audit_begin(struct graft_audit *a, struct graft_audit_event *ev, struc
 	int r;
 
 	(void)pthread_mutex_lock(&a->lock);
+	ev->time_ns = graft_wall_ns(); /* under the lock: rows in order of time */
 	r = audit_commit_locked(a, ev, err);
 	(void)pthread_mutex_unlock(&a->lock);
 	return r;
+}
+
+/* An outcome, now: into the spool while there is one (its rows are there). */
+static int audit_end_now_locked(struct graft_audit *a, const struct graft_audit_event *ev,
+				struct graft_err *err)
+{
+	if (a->spool_fd >= 0)
+		return spool_write_locked(a, ev, NULL, err);
+	return audit_update_locked(a, ev, err);
 }
 
 int graft_audit_end_later(struct graft_audit *a, const struct graft_audit_event *ev,
@@ -272,7 +280,7 @@ int graft_audit_end_later(struct graft_audit *a, const struct graft_audit_event 
 		if (!l->result || (ev->error && *ev->error && !l->error)) {
 			free(l->result);
 			free(l->error);
-			r = audit_end_locked(a, ev, err); /* no memory: now, then */
+			r = audit_end_now_locked(a, ev, err); /* no memory: now, then */
 		} else {
 			a->nlater++;
 		}
@@ -297,7 +305,7 @@ int graft_audit_end(struct graft_audit *a, const struct graft_audit_event *ev,
 	int r;
 
 	(void)pthread_mutex_lock(&a->lock);
-	r = audit_end_locked(a, ev, err);
+	r = audit_end_now_locked(a, ev, err);
 	(void)pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -312,7 +320,7 @@ static int audit_resolve_locked(struct graft_audit *a, pid_t pid, uint64_t start
 	int r;
 
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	bind_text(st, 1, result);
 	bind_text(st, 2, note);
 	(void)sqlite3_bind_int64(st, 3, pid);
@@ -321,7 +329,7 @@ static int audit_resolve_locked(struct graft_audit *a, pid_t pid, uint64_t start
 	r = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE)
-		return db_fail(a, -EIO, "cannot record", err);
+		return audit_db_fail(a, -EIO, "cannot record", err);
 	return 0;
 }
 
@@ -356,7 +364,7 @@ int graft_audit_query(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft
 	int r;
 
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, -EIO, "cannot read", err);
+		return audit_db_fail(a, -EIO, "cannot read", err);
 	(void)sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ns);
 	(void)sqlite3_bind_int64(st, 2, pid);
 	(void)sqlite3_bind_int64(st, 3, pid);
@@ -385,6 +393,6 @@ int graft_audit_query(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft
 	}
 	sqlite3_finalize(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return db_fail(a, -EIO, "cannot read", err);
+		return audit_db_fail(a, -EIO, "cannot read", err);
 	return 0;
 }

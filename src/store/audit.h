@@ -67,6 +67,19 @@ int graft_audit_end_later(struct graft_audit *a, const struct graft_audit_event 
 int graft_audit_flush(struct graft_audit *a, struct graft_err *err);
 
 /*
+ * A run over many processes: from graft_audit_spool_start on, attempts and
+ * outcomes are appended to a spool file beside the log (one write per
+ * process instead of an SQLite commit; store/spool.c), and
+ * graft_audit_spool_finish moves them into the log in one transaction.
+ * Rows keep their times; an event's id is its spool record's number until
+ * then, so every end of the run must come before the finish. graft killed
+ * meanwhile: the next graft_audit_open imports the spool. Queries see the
+ * run's rows after the finish. graft_audit_close finishes too.
+ */
+int graft_audit_spool_start(struct graft_audit *a, struct graft_err *err);
+int graft_audit_spool_finish(struct graft_audit *a, struct graft_err *err);
+
+/*
  * Close the attempts on one process (pid and start time) of one patch that
  * were left "started" by a graft that died: they get result and note.
  */

@@ -74,6 +74,57 @@ run_graft 64 log --since yesterday-ish
 run_graft 0 log
 expect_in "text" "$OUT" "apply  compute-a +pid $pid +applied +stopped [0-9.]+ ms  $T/multi"
 
+# Runs over many processes log through a spool beside the log (store/spool.c).
+# Killed mid-run, graft leaves it behind; the next graft imports it, once.
+S=$GRAFT_STATE_DIR
+GRAFT_TEST_DIE_AT=apply-jumps-done "$GRAFT" apply "$T/compute-a.graft" --exe "$T/multi" \
+	--jobs 1 >/dev/null 2>&1 && fail "graft was not killed mid-run"
+spools=("$S"/spool-*.jsonl)
+[ ${#spools[@]} = 1 ] && [ -s "${spools[0]}" ] || fail "no spool left by the killed run: $(ls "$S")"
+# killed again, between the import's commit and the file's removal
+GRAFT_TEST_DIE_AT=spool-imported "$GRAFT" log >/dev/null 2>&1 && fail "graft log was not killed in the import"
+[ -e "${spools[0]}" ] || fail "the spool went before its import was over"
+run_graft 0 log --json
+expect_eq "the killed run's attempt" "$(jq -r '.[-1] | [.op, .result, .pid, .patch_id] | join(" ")' <<<"$OUT")" \
+	"apply started $pid compute-a"
+n_after=$(jq length <<<"$OUT")
+expect_eq "one row more" "$n_after" 9
+[ -e "${spools[0]}" ] && fail "the imported spool was not removed"
+run_graft 0 log --json
+expect_eq "imported once" "$(jq length <<<"$OUT")" "$n_after"
+run_graft 0 recover --pid "$pid"
+run_graft 0 log --json
+expect_eq "recovery closes the spooled attempt" \
+	"$(jq -r '[.[] | select(.pid == '"$pid"' and .op == "apply") | .result] | last' <<<"$OUT")" died
+
+# A spool whose graft still runs (it holds the lock) is left alone; a line cut
+# short (a write that failed) is skipped, the rest imported.
+now=$(date +%s%N)
+f="$S/spool-1-00000000000000aa.jsonl"
+{
+	printf '\n{"k":"b","s":0,"t":%s,"uid":0,"user":"u","op":"apply","patch":"spool-test","pid":1,"st":7}' "$now"
+	printf '\n{"k":"b","s":1,"t":%s,"uid":0,"user":"u","op":"apply","patch":"spool-cut","pid":1,"st":7' "$now"
+	printf '\n{"k":"e","s":0,"r":"applied","c":0,"ns":1000,"err":null}'
+} >"$f"
+(
+	exec 9>>"$f"
+	flock 9
+	exec sleep 30
+) &
+holder=$!
+sleep 0.2
+run_graft 0 log --json
+expect_eq "a locked spool is not imported" "$(jq '[.[] | select(.patch_id == "spool-test")] | length' <<<"$OUT")" 0
+[ -e "$f" ] || fail "a locked spool was removed"
+kill $holder
+wait $holder 2>/dev/null
+run_graft 0 log --json
+expect_eq "the unlocked spool's row" \
+	"$(jq -r '.[] | select(.patch_id == "spool-test") | [.result, .start_time, .stopped_ms] | join(" ")' <<<"$OUT")" \
+	"applied 7 0.001"
+expect_eq "the cut line skipped" "$(jq '[.[] | select(.patch_id == "spool-cut")] | length' <<<"$OUT")" 0
+[ -e "$f" ] && fail "the imported spool was not removed"
+
 # no audit log, no patching: the state directory cannot be created
 run_graft 1 apply "$T/compute-a.graft" --pid "$pid" --state-dir /proc/nope
 expect_in "no log" "$ERR" "cannot open the audit log; nothing was done"
