@@ -252,7 +252,10 @@ struct run {
 static void *worker(void *arg)
 {
 	struct run *r = arg;
+	sigset_t old;
 
+	/* held (inherited) for the worker's life: its stops need no mask changes */
+	graft_signals_hold(&old);
 	while (!atomic_load(&r->stop)) {
 		size_t i = atomic_fetch_add(&r->next, 1);
 
@@ -262,6 +265,7 @@ static void *worker(void *arg)
 		if (atomic_fetch_add(&r->done, 1) + 1 == r->n)
 			(void)pthread_kill(r->main, SIG_ALL_DONE); /* no tick to wait out */
 	}
+	graft_signals_release(&old);
 	return NULL;
 }
 
@@ -286,6 +290,29 @@ unsigned cli_default_jobs(void)
 	return n < 1 ? 2 : n > JOBS_MAX / 2 ? JOBS_MAX : (unsigned)(2 * n);
 }
 
+/*
+ * The signals that would end graft (default action: terminate) and that it
+ * does not ignore (nohup): each ends a run the way SIGTERM does, after the
+ * processes in hand. Not SIGPIPE (a closed stdout makes writes fail), not
+ * the faults, not the two signals graft sends itself.
+ */
+static void terminating_signals(sigset_t *set)
+{
+	static const int sigs[] = {SIGHUP,  SIGINT,    SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+				   SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,
+				   SIGPWR};
+	struct sigaction sa;
+
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+			sigaddset(set, sigs[i]);
+	for (int sig = SIGRTMIN + 1; sig <= SIGRTMAX; sig++)
+		if (sig != GRAFT_WAKE_SIG && sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_DFL)
+			sigaddset(set, sig);
+}
+
 int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress_fn progress,
 		 size_t *attempted)
 {
@@ -302,31 +329,21 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 		jobs = JOBS_MAX;
 	if (jobs > n)
 		jobs = n ? (unsigned)n : 1;
-	sigemptyset(&term);
-	sigaddset(&term, SIGINT);
-	sigaddset(&term, SIGTERM);
-	sigaddset(&term, SIGHUP);
-	sigaddset(&term, SIGQUIT);
-	{
-		/*
-		 * A closed stdout (graft apply --all | head) must not kill graft
-		 * while other workers are inside a process: writes fail instead.
-		 */
-		sigset_t block = term;
-
-		sigaddset(&block, SIGPIPE);
-		sigaddset(&block, SIG_ALL_DONE);
-		/*
-		 * Each stop of a target sends graft a SIGCHLD. Ignored by
-		 * default, it is dropped at once, unless the worker it is sent
-		 * to holds its signals (during a stop): then it is queued and
-		 * wakes whichever thread does not block it, the main thread, for
-		 * nothing, two or three times per process. Blocked everywhere it
-		 * stays one pending signal, discarded when the mask is restored.
-		 */
-		sigaddset(&block, SIGCHLD);
-		(void)pthread_sigmask(SIG_BLOCK, &block, &old);
-	}
+	terminating_signals(&term);
+	/*
+	 * Every asynchronous signal is held in every thread for the run, as
+	 * graft_signals_hold does for one stop: held only in the worker, a
+	 * signal sent to graft goes to a thread that does not hold it, and a
+	 * SIGUSR1 or SIGALRM killed graft inside some worker's stop. The main
+	 * thread takes the terminating ones with sigtimedwait: the workers
+	 * finish the processes in hand. The rest (SIGTSTP, say) wait for the
+	 * end of the run.
+	 * This also keeps SIGPIPE (graft apply --all | head: writes fail
+	 * instead) and the SIGCHLD each stop of a target sends (queued once,
+	 * dropped when the mask is restored; not waking the main thread for
+	 * nothing two or three times per process) from doing harm.
+	 */
+	graft_signals_hold(&old);
 	wait_for = term;
 	sigaddset(&wait_for, SIG_ALL_DONE);
 	for (; started < jobs; started++)
@@ -371,7 +388,7 @@ int cli_run_jobs(size_t n, unsigned jobs, cli_job_fn fn, void *ctx, cli_progress
 		progress_shown = false;
 		(void)pthread_mutex_unlock(&out_lock);
 	}
-	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	graft_signals_release(&old);
 	*attempted = atomic_load(&r.done);
 	return sig;
 }

@@ -51,6 +51,7 @@ struct item {
 
 struct many {
 	struct many_args *a;
+	pid_t self; /* graft's own pid: not a candidate */
 	bool revert;
 	struct item *items;
 	size_t n;
@@ -161,8 +162,9 @@ static void pick_job(void *ctx, size_t i)
 {
 	struct pick_pass *pp = ctx;
 
-	pp->got[i] =
-		pp->pids[i] == getpid() ? 0 : pick(pp->m, pp->pids[i], pp->m->cache, &pp->cand[i]);
+	pp->got[i] = pp->pids[i] == pp->m->self
+			     ? 0
+			     : pick(pp->m, pp->pids[i], pp->m->cache, &pp->cand[i]);
 }
 
 /*
@@ -227,7 +229,7 @@ static int choose(struct many *m)
 		}
 		if (got[i] == 0 && !m->a->npids)
 			continue;
-		if (got[i] == 0 && pids[i] == getpid())
+		if (got[i] == 0 && pids[i] == m->self)
 			continue;
 		if (got[i] == 0)
 			cand[i].np = 0; /* an explicit --pid that needs nothing: reported */
@@ -594,7 +596,7 @@ static int run(struct many *m)
 
 static int many_run(struct many_args *a, bool revert)
 {
-	struct many m = {.a = a, .revert = revert};
+	struct many m = {.a = a, .self = getpid(), .revert = revert};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc;
 

@@ -548,8 +548,8 @@ static int map_region(struct apply_ctx *c, struct apply_unit *u, const uint8_t *
 		r = graft_err_set(c->err, -errno, "cannot open %s: %s", fdpath, strerror(errno));
 		goto close_tfd;
 	}
-	if (ftruncate(lfd, (off_t)plan->total) < 0 ||
-	    pwrite(lfd, img, plan->total, 0) != (ssize_t)plan->total) {
+	/* the write sizes the file: no ftruncate first */
+	if (pwrite(lfd, img, plan->total, 0) != (ssize_t)plan->total) {
 		r = graft_err_set(c->err, -errno, "cannot fill the patch memfd: %s",
 				  strerror(errno));
 		goto close_tfd;

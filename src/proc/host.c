@@ -93,7 +93,7 @@ int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft
 	memset(st, 0, sizeof(*st));
 	st->pid = pid;
 	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	r = graft_read_file(path, STATUS_MAX, &buf, NULL, err);
+	r = graft_read_proc_single(path, STATUS_MAX, &buf, err);
 	if (r < 0)
 		return r;
 	if ((v = status_field(buf, "Name"))) {

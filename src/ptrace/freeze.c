@@ -330,17 +330,28 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 {
 	_cleanup_close_ int taskdir = -1, statfd = -1;
 	size_t added = 0, waited = 0;
+	unsigned nt0 = 0;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
 	(void)graft_pt_stragglers_release(0); /* late threads of earlier stops that stopped since */
-	taskdir = graft_proc_tasks_open(pid, err);
-	if (taskdir < 0)
-		return taskdir;
 	statfd = graft_proc_stat_open(pid, NULL); /* optional: the listing does without */
-	/* seizing does not stop a thread */
-	r = seize_listed(w, taskdir, false, &added, err);
+	/*
+	 * Seizing does not stop a thread. One thread by the count (most
+	 * processes of a host): it is the main one (a main thread that exited
+	 * before the others stays counted, a zombie, until they are gone), and
+	 * the /proc/PID/task listing is spared; a thread made meanwhile is
+	 * found by the count's second look below, like any other.
+	 */
+	if (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt0) == 0 && nt0 == 1) {
+		r = seize_new(w, &pid, 1, &added, err);
+	} else {
+		taskdir = graft_proc_tasks_open(pid, err);
+		if (taskdir < 0)
+			return taskdir;
+		r = seize_listed(w, taskdir, false, &added, err);
+	}
 	if (r == 0) {
 		static atomic_long ncpu; /* sysconf reads a file each time: once is enough */
 		long cpus = atomic_load(&ncpu);
@@ -383,6 +394,10 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		if (r < 0 || (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt) == 0 &&
 			      nt == world_stopped(w)))
 			break;
+		if (taskdir < 0 && (taskdir = graft_proc_tasks_open(pid, err)) < 0) {
+			r = taskdir;
+			break;
+		}
 		r = seize_listed(w, taskdir, true, &added, err);
 		if (r < 0 || added == 0)
 			break;

@@ -124,10 +124,16 @@ uint64_t graft_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static __thread unsigned signals_held;
+
 void graft_signals_hold(sigset_t *old)
 {
 	sigset_t all;
 
+	if (signals_held++ > 0) {
+		(void)sigemptyset(old); /* unused: only the outermost release restores */
+		return;
+	}
 	sigfillset(&all);
 	/* faults stay deliverable: holding them would hang or kill anyway */
 	sigdelset(&all, SIGSEGV);
@@ -142,6 +148,8 @@ void graft_signals_hold(sigset_t *old)
 
 void graft_signals_release(const sigset_t *old)
 {
+	if (signals_held > 0 && --signals_held > 0)
+		return;
 	(void)pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
@@ -203,6 +211,29 @@ int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
 	*out = TAKE_PTR(buf);
 	if (len)
 		*len = n;
+	return 0;
+}
+
+int graft_read_proc_single(const char *path, size_t max, char **out, struct graft_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+
+	if (fd < 0)
+		return graft_err_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	buf = malloc(max + 1);
+	if (!buf)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	do
+		n = read(fd, buf, max + 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return graft_err_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+	if ((size_t)n > max)
+		return graft_err_set(err, -EFBIG, "%s is larger than %zu bytes", path, max);
+	buf[n] = '\0';
+	*out = TAKE_PTR(buf);
 	return 0;
 }
 

@@ -59,12 +59,22 @@ uint64_t graft_wall_ns(void);
 int graft_read_file(const char *path, size_t max, char **out, size_t *len, struct graft_err *err);
 int graft_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
 		  struct graft_err *err);
+/*
+ * A /proc file the kernel makes in one go (status, stat: "single_open"
+ * files): one read into a buffer larger than the file returns all of it,
+ * so a short read is its end and the read graft_read_fd makes to see the
+ * end is spared (a host-wide run reads one per process). Larger than max:
+ * -EFBIG.
+ */
+int graft_read_proc_single(const char *path, size_t max, char **out, struct graft_err *err);
 
 /*
  * Hold off asynchronous signals (SIGTERM, SIGINT, SIGHUP, ...) in the
  * calling thread while the target is in a state only graft can undo, so an
  * operator's Ctrl-C or a service manager's stop lands after the undo.
- * SIGKILL cannot be held: see docs/safety.md.
+ * SIGKILL cannot be held: see docs/safety.md. Holds nest: inside an outer
+ * hold of the same thread (a worker of a run over many processes holds for
+ * its whole life) an inner pair changes nothing and costs no system call.
  */
 void graft_signals_hold(sigset_t *old);
 /*

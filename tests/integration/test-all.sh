@@ -146,29 +146,35 @@ expect_eq "logged already" "$(jq '[.[] | select(.op == "apply" and .result == "a
 expect_eq "logged reverts" "$(jq '[.[] | select(.op == "revert" and .result == "reverted")] | length' <<<"$OUT")" $((2 * ALL))
 
 # TERM in the middle of a run: the processes in hand are finished, no new
-# one is started, and each is wholly patched or wholly not
-"$GRAFT" apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all --jobs 2 >"$T/term.out" 2>"$T/term.err" &
-gp=$!
-# once the workers are at it (the first line is out), not during the pick
-for _ in $(seq 1000); do
-	[ -s "$T/term.out" ] && break
-	sleep 0.01
+# one is started, and each is wholly patched or wholly not. Any signal that
+# would end graft does the same (USR1: it once killed graft inside a stop,
+# the workers' signal mask being theirs alone); the second run goes on
+# where the first stopped.
+for sig in TERM USR1; do
+	"$GRAFT" apply "$T/fix-exe.graft" "$T/fix-lib.graft" --all --jobs 2 >"$T/term.out" 2>"$T/term.err" &
+	gp=$!
+	# once the workers are at it (the first line is out), not during the pick
+	for _ in $(seq 1000); do
+		[ -s "$T/term.out" ] && break
+		sleep 0.01
+	done
+	kill -$sig $gp
+	wait $gp
+	rc=$?
+	num=$(kill -l $sig)
+	case $rc in
+	0 | 3) echo "note: the run ended before the $sig arrived" ;;
+	1) expect_in "interrupted by $sig" "$(cat "$T/term.err")" "interrupted by signal $num: [0-9]+ of $ALL processes not attempted" ;;
+	*) fail "apply --all under $sig exited $rc: $(cat "$T/term.err")" ;;
+	esac
+	answers
+	for p in "${PIDS[@]}"; do
+		got=$(cat "$T/out/$p")
+		[ "$got" = "1 10" ] || [ "$got" = "2 20" ] || fail "pid $p half patched after $sig: '$got'"
+	done
+	run_graft 0 status --json
+	expect_eq "nothing half done after $sig" "$(jq '[.[].patches[] | select(.state != "applied")] | length' <<<"$OUT")" 0
 done
-kill -TERM $gp
-wait $gp
-rc=$?
-case $rc in
-0) echo "note: the run ended before the TERM arrived" ;;
-1) expect_in "interrupted" "$(cat "$T/term.err")" "interrupted by signal 15: [0-9]+ of $ALL processes not attempted" ;;
-*) fail "apply --all under TERM exited $rc: $(cat "$T/term.err")" ;;
-esac
-answers
-for p in "${PIDS[@]}"; do
-	got=$(cat "$T/out/$p")
-	[ "$got" = "1 10" ] || [ "$got" = "2 20" ] || fail "pid $p half patched after TERM: '$got'"
-done
-run_graft 0 status --json
-expect_eq "nothing half done" "$(jq '[.[].patches[] | select(.state != "applied")] | length' <<<"$OUT")" 0
 
 # a process whose answer() is always busy: FAILED after the timeout, taken back,
 # exit 2; the others are patched all the same
