@@ -14,9 +14,12 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 #include "elf/elf.h"
@@ -155,6 +158,98 @@ int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *er
 	if (r < 0)
 		return r;
 	return graft_proc_parse_maps(buf, path, out, err);
+}
+
+/*
+ * struct procmap_query and its ioctl, as Linux 6.11 defines them in
+ * linux/fs.h (older headers lack them); the size field lets the kernel
+ * tell versions of the struct apart.
+ */
+struct pm_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define PM_QUERY		_IOWR('f', 17, struct pm_query)
+#define PM_READABLE		0x01
+#define PM_WRITABLE		0x02
+#define PM_EXECUTABLE		0x04
+#define PM_SHARED		0x08
+#define PM_COVERING_OR_NEXT_VMA 0x10
+
+static int proc_open(pid_t pid, const char *name, int flags, struct graft_err *err);
+
+static int map_cmp(const void *a, const void *b)
+{
+	const struct graft_map *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int graft_proc_maps_range(pid_t pid, const uint64_t (*ranges)[2], size_t n, struct graft_maps *out,
+			  struct graft_err *err)
+{
+	static atomic_bool unsupported;
+	_cleanup_close_ int fd = -1;
+	struct graft_maps m = {0};
+	size_t cap = 0;
+	char name[4096];
+	int r = 0;
+
+	if (atomic_load(&unsupported) || graft_test_fault("no-procmap-query"))
+		return -ENOTTY;
+	if ((fd = proc_open(pid, "maps", 0, err)) < 0)
+		return fd;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		for (uint64_t at = ranges[i][0]; at < ranges[i][1];) {
+			struct pm_query q = {.size = sizeof(q),
+					     .query_flags = PM_COVERING_OR_NEXT_VMA,
+					     .query_addr = at,
+					     .vma_name_size = sizeof(name),
+					     .vma_name_addr = (uintptr_t)name};
+			struct graft_map *v;
+
+			if (ioctl(fd, PM_QUERY, &q) < 0) {
+				if (errno == ENOENT)
+					break; /* nothing there or above */
+				if (errno == ENOTTY)
+					atomic_store(&unsupported, true);
+				r = graft_err_set(err, -errno,
+						  "cannot query the maps of pid %d: %s", (int)pid,
+						  strerror(errno));
+				break;
+			}
+			if (q.vma_start >= ranges[i][1])
+				break;
+			if (graft_grow((void **)&m.v, &cap, m.n + 1, sizeof(*m.v)) < 0) {
+				r = graft_err_set(err, -ENOMEM, "out of memory");
+				break;
+			}
+			v = &m.v[m.n++];
+			*v = (struct graft_map){.start = q.vma_start,
+						.end = q.vma_end,
+						.offset = q.vma_offset,
+						.inode = q.inode,
+						.dev_major = q.dev_major,
+						.dev_minor = q.dev_minor,
+						.r = q.vma_flags & PM_READABLE,
+						.w = q.vma_flags & PM_WRITABLE,
+						.x = q.vma_flags & PM_EXECUTABLE,
+						.shared = q.vma_flags & PM_SHARED};
+			if (q.vma_name_size && !(v->path = strndup(name, sizeof(name) - 1))) {
+				r = graft_err_set(err, -ENOMEM, "out of memory");
+				break;
+			}
+			at = q.vma_end;
+		}
+	if (r < 0) {
+		graft_maps_free(&m);
+		return r;
+	}
+	qsort(m.v, m.n, sizeof(*m.v), map_cmp);
+	*out = m;
+	return 0;
 }
 
 const struct graft_map *graft_maps_find(const struct graft_maps *m, uint64_t addr)

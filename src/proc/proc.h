@@ -29,6 +29,14 @@ struct graft_maps {
 };
 
 int graft_proc_read_maps(pid_t pid, struct graft_maps *out, struct graft_err *err);
+/*
+ * Only the mappings that meet the ranges [lo, hi), sorted, asked of the
+ * kernel one by one (PROCMAP_QUERY, Linux 6.11): no text made and parsed for
+ * the whole process, whose maps may run to thousands of lines. -ENOTTY on
+ * older kernels: read the maps then.
+ */
+int graft_proc_maps_range(pid_t pid, const uint64_t (*ranges)[2], size_t n, struct graft_maps *out,
+			  struct graft_err *err);
 /* Parse the text of a maps file (modified in place); what names it in errors. */
 int graft_proc_parse_maps(char *text, const char *what, struct graft_maps *out,
 			  struct graft_err *err);

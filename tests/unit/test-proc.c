@@ -5,7 +5,8 @@
  * special mappings, 64-bit addresses, device numbers in hex) and malformed
  * ones; this very process's status fields; the build-id cache and its
  * per-mapping facts, from several threads at once; the thread listing of
- * a process with more threads than one directory read returns.
+ * a process with more threads than one directory read returns; the maps of
+ * a range asked of the kernel (PROCMAP_QUERY) against the maps text.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -261,7 +262,8 @@ static void test_tasks_many(void **state)
 	free(tids);
 	{
 		/* the count from /proc/PID/stat and a second listing from the same fd agree */
-		int sfd = graft_proc_stat_open(getpid(), NULL), tfd = graft_proc_tasks_open(getpid(), NULL);
+		int sfd = graft_proc_stat_open(getpid(), NULL),
+		    tfd = graft_proc_tasks_open(getpid(), NULL);
 		unsigned nt = 0;
 
 		assert_true(sfd >= 0 && tfd >= 0);
@@ -287,12 +289,69 @@ static void test_tasks_many(void **state)
 	assert_true(graft_proc_tasks(999999999, &tids, &n, NULL) < 0);
 }
 
+/*
+ * The mappings asked of the kernel one by one (PROCMAP_QUERY) are those the
+ * maps text shows: over all of this process's file mappings (the heap may
+ * grow between the two reads, a file mapping does not), and over a range
+ * that starts inside one mapping and ends inside another.
+ */
+static void test_maps_range(void **state)
+{
+	struct graft_maps all = {0}, got = {0}, files = {0};
+	uint64_t range[1][2];
+	size_t k = 0, first = SIZE_MAX, last = 0;
+	int r;
+
+	(void)state;
+	assert_int_equal(graft_proc_read_maps(getpid(), &all, NULL), 0);
+	assert_true(all.n > 3);
+	range[0][0] = all.v[0].start;
+	range[0][1] = all.v[all.n - 1].end;
+	r = graft_proc_maps_range(getpid(), (const uint64_t(*)[2])range, 1, &got, NULL);
+	if (r == -ENOTTY) {
+		fprintf(stderr, "note: no PROCMAP_QUERY in this kernel (before 6.11): the range "
+				"read is not tested\n");
+		graft_maps_free(&all);
+		return;
+	}
+	assert_int_equal(r, 0);
+	for (size_t i = 0; i < got.n; i++) {
+		const struct graft_map *m = &got.v[i], *w;
+
+		if (!m->path || m->path[0] != '/')
+			continue;
+		w = graft_maps_find(&all, m->start);
+		assert_non_null(w);
+		assert_int_equal(w->start, m->start);
+		assert_int_equal(w->end, m->end);
+		assert_int_equal(w->offset, m->offset);
+		assert_int_equal(w->inode, m->inode);
+		assert_true(w->r == m->r && w->w == m->w && w->x == m->x && w->shared == m->shared);
+		assert_string_equal(w->path, m->path);
+		k++;
+		first = i < first ? i : first;
+		last = i;
+	}
+	assert_true(k >= 3);
+	/* from the middle of one file mapping to the middle of a later one */
+	range[0][0] = got.v[first].start + 1;
+	range[0][1] = got.v[last].start + 1;
+	assert_int_equal(
+		graft_proc_maps_range(getpid(), (const uint64_t(*)[2])range, 1, &files, NULL), 0);
+	assert_true(files.n >= 2);
+	assert_int_equal(files.v[0].start, got.v[first].start);
+	assert_int_equal(files.v[files.n - 1].start, got.v[last].start);
+	graft_maps_free(&files);
+	graft_maps_free(&got);
+	graft_maps_free(&all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_maps_lines),	    cmocka_unit_test(test_maps_malformed),
 		cmocka_unit_test(test_own_maps_and_status), cmocka_unit_test(test_objcache),
-		cmocka_unit_test(test_tasks_many),
+		cmocka_unit_test(test_tasks_many),	    cmocka_unit_test(test_maps_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
