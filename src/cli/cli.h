@@ -39,6 +39,14 @@ int cli_parse_pid(const char *s, pid_t *pid);
 int cli_add_pid(pid_t **pids, size_t *n, size_t *cap, const char *arg);
 int cli_parse_seconds(const char *s, uint64_t *ms);
 void cli_json_print(json_t *j); /* takes the reference */
+/*
+ * A JSON string for text that comes from outside and need not be UTF-8 (a
+ * process's name, a path, a message quoting them): json_string() refuses
+ * such text, which would drop the key or the whole object (a process could
+ * hide from graft scan --json by its name). Stray bytes become U+FFFD.
+ * NULL gives null.
+ */
+json_t *cli_json_text(const char *s);
 /* Print a command's help when argv asks for it; returns true if it did. */
 bool cli_wants_help(int argc, char **argv, const char *help);
 /* Print the synopsis on stderr; returns EXIT_USAGE. */

@@ -288,7 +288,7 @@ int cmd_apply(int argc, char **argv)
 				json_object_set_new(j, "threads",
 						    json_integer((json_int_t)res.nthreads));
 			} else {
-				json_object_set_new(j, "error", json_string(err.msg));
+				json_object_set_new(j, "error", cli_json_text(err.msg));
 			}
 			if (json_array_size(recovered))
 				json_object_set(j, "recovered", recovered);

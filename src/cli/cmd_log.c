@@ -97,13 +97,14 @@ static int show_event(void *vctx, const struct graft_audit_event *ev)
 	s->n++;
 	if (s->json) {
 		json_t *j = json_pack(
-			"{s:I, s:s, s:I, s:i, s:s, s:s, s:i, s:I, s:s, s:i}", "id",
+			"{s:I, s:s, s:I, s:i, s:o, s:o, s:i, s:I, s:o, s:i}", "id",
 			(json_int_t)ev->id, "time", when, "time_ns", (json_int_t)ev->time_ns, "uid",
-			(int)ev->uid, "user", ev->user ? ev->user : "", "op", ev->op ? ev->op : "",
-			"pid", (int)ev->pid, "start_time", (json_int_t)ev->start_time, "result",
-			ev->result ? ev->result : "", "exit_code", ev->exit_code);
+			(int)ev->uid, "user", cli_json_text(ev->user ? ev->user : ""), "op",
+			cli_json_text(ev->op ? ev->op : ""), "pid", (int)ev->pid, "start_time",
+			(json_int_t)ev->start_time, "result",
+			cli_json_text(ev->result ? ev->result : ""), "exit_code", ev->exit_code);
 
-#define OPT_STR(key, v) json_object_set_new(j, key, (v) ? json_string(v) : json_null())
+#define OPT_STR(key, v) json_object_set_new(j, key, cli_json_text(v))
 		OPT_STR("patch_id", ev->patch_id);
 		OPT_STR("patch_sha256", ev->patch_sha256);
 		OPT_STR("signer", ev->signer);

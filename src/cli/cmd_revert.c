@@ -74,7 +74,7 @@ static int revert_one(pid_t pid, const char *id, const struct graft_op_opts *o, 
 			json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
 			json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
 		} else {
-			json_object_set_new(j, "error", json_string(err.msg));
+			json_object_set_new(j, "error", cli_json_text(err.msg));
 		}
 		json_array_append_new(arr, j);
 	}

@@ -94,10 +94,11 @@ static void report(struct scan_run *s, const struct graft_scan_proc *p)
 	if (p->error) {
 		s->uninspectable++;
 		if (s->json)
-			json_array_append_new(s->juninspectable,
-					      json_pack("{s:i, s:s, s:s, s:s}", "pid",
-							(int)p->st.pid, "comm", p->st.comm, "user",
-							user, "reason", p->reason));
+			json_array_append_new(
+				s->juninspectable,
+				json_pack("{s:i, s:o, s:o, s:o}", "pid", (int)p->st.pid, "comm",
+					  cli_json_text(p->st.comm), "user", cli_json_text(user),
+					  "reason", cli_json_text(p->reason)));
 		return;
 	}
 	for (size_t i = 0; i < p->nhits; i++)
@@ -124,18 +125,20 @@ static void report(struct scan_run *s, const struct graft_scan_proc *p)
 	js = json_array();
 	for (size_t i = 0; i < p->nhits; i++)
 		json_array_append_new(
-			jh, json_pack("{s:s, s:s, s:s?}", "id", s->ps.v[p->hits[i].patch]->id,
-				      "state", graft_scan_state_name(p->hits[i].state), "reason",
-				      p->hits[i].reason[0] ? p->hits[i].reason : NULL));
+			jh,
+			json_pack("{s:s, s:s, s:o}", "id", s->ps.v[p->hits[i].patch]->id, "state",
+				  graft_scan_state_name(p->hits[i].state), "reason",
+				  cli_json_text(p->hits[i].reason[0] ? p->hits[i].reason : NULL)));
 	for (size_t i = 0; i < p->nstale; i++)
 		json_array_append_new(
 			js,
-			json_pack("{s:s, s:s}", "path", p->stale[i].path, "on_disk",
+			json_pack("{s:o, s:s}", "path", cli_json_text(p->stale[i].path), "on_disk",
 				  p->stale[i].disk == GRAFT_DISK_DELETED ? "deleted" : "replaced"));
 	json_array_append_new(s->jprocs,
-			      json_pack("{s:i, s:s, s:s, s:i, s:s, s:o, s:o}", "pid",
-					(int)p->st.pid, "comm", p->st.comm, "user", user, "uid",
-					(int)p->st.uid, "exe", p->exe, "patches", jh, "stale", js));
+			      json_pack("{s:i, s:o, s:o, s:i, s:o, s:o, s:o}", "pid",
+					(int)p->st.pid, "comm", cli_json_text(p->st.comm), "user",
+					cli_json_text(user), "uid", (int)p->st.uid, "exe",
+					cli_json_text(p->exe), "patches", jh, "stale", js));
 }
 
 /* Second text section: the stale ones, after the patch table. */

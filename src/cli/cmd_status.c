@@ -115,26 +115,27 @@ static int status_pid(pid_t pid, bool json, bool explicit, json_t *out)
 				char a[24];
 
 				(void)snprintf(a, sizeof(a), "0x%" PRIx64, f->old_addr);
-				json_array_append_new(jf, json_pack("{s:s, s:s, s:s, s:s?}", "name",
-								    f->name, "address", a, "state",
-								    st, "under", under));
+				json_array_append_new(jf, json_pack("{s:o, s:s, s:s, s:o}", "name",
+								    cli_json_text(f->name),
+								    "address", a, "state", st,
+								    "under", cli_json_text(under)));
 			}
 		}
 		json_array_append_new(
-			jp, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:o}", "id",
-				      h->patch_id, "state",
+			jp, json_pack("{s:o, s:s, s:o, s:s, s:o, s:s, s:I, s:f, s:o}", "id",
+				      cli_json_text(h->patch_id), "state",
 				      h->state == GRAFT_REGION_APPLIED ? "applied" : "prepared",
-				      "target", h->target_name, "build_id", bid, "description",
-				      h->description, "applied_at", when, "applier_pid",
-				      (json_int_t)h->applier_pid, "stopped_ms", h->stop_ns / 1e6,
-				      "functions", jf));
+				      "target", cli_json_text(h->target_name), "build_id", bid,
+				      "description", cli_json_text(h->description), "applied_at",
+				      when, "applier_pid", (json_int_t)h->applier_pid, "stopped_ms",
+				      h->stop_ns / 1e6, "functions", jf));
 	}
 	if (bad)
 		cli_warn("pid %d: %zu graft region%s with an unreadable header", (int)pid, bad,
 			 bad == 1 ? "" : "s");
 	if (regs.n)
-		json_array_append_new(out, json_pack("{s:i, s:s, s:o}", "pid", (int)pid, "comm",
-						     comm, "patches", jp));
+		json_array_append_new(out, json_pack("{s:i, s:o, s:o}", "pid", (int)pid, "comm",
+						     cli_json_text(comm), "patches", jp));
 	else
 		json_decref(jp);
 	{

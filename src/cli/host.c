@@ -298,9 +298,8 @@ unsigned cli_default_jobs(void)
  */
 static void terminating_signals(sigset_t *set)
 {
-	static const int sigs[] = {SIGHUP,  SIGINT,    SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-				   SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,
-				   SIGPWR};
+	static const int sigs[] = {SIGHUP,    SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+				   SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,	  SIGPWR};
 	struct sigaction sa;
 
 	sigemptyset(set);

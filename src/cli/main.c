@@ -146,6 +146,63 @@ void cli_json_print(json_t *j)
 	json_decref(j);
 }
 
+/* Length of the valid UTF-8 sequence at s (as JSON takes it), 0 if none. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80			  ? 1
+		   : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+		   : (s[0] & 0xf0) == 0xe0	  ? 3
+		   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+						  : 0;
+	uint32_t cp;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (n < 3)
+		return n;
+	cp = n == 3 ? (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f)
+		    : (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3f) << 12 |
+			      (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+	/* no overlong forms, no surrogates, nothing past U+10FFFF */
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+json_t *cli_json_text(const char *s)
+{
+	json_t *j;
+	char *copy, *o;
+
+	if (!s)
+		return json_null();
+	if ((j = json_string(s)))
+		return j;
+	/* not UTF-8: each stray byte becomes U+FFFD, the rest is kept */
+	o = copy = malloc(3 * strlen(s) + 1);
+	if (!copy)
+		return json_null();
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_len(p);
+
+		if (n) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+		}
+	}
+	*o = '\0';
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_null();
+}
+
 int cli_worse(int a, int b)
 {
 	/* error > refused as unsafe > nothing to do > done */

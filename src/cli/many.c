@@ -257,7 +257,7 @@ static void finish(struct many *m, struct item *it, enum outcome out, int code, 
 	atomic_fetch_add(&m->count[out], 1);
 	if (m->a->json) {
 		json_object_set_new(j, "pid", json_integer(it->pid));
-		json_object_set_new(j, "comm", json_string(it->comm));
+		json_object_set_new(j, "comm", cli_json_text(it->comm));
 		json_object_set_new(j, "result", json_string(words[m->revert][out]));
 		cli_job_lock();
 		json_array_append_new(m->results, j);
@@ -407,7 +407,7 @@ report:
 		json_object_set_new(j, "patches", json_incref(jdone));
 		json_decref(jdone);
 		if (out != OUT_ALREADY)
-			json_object_set_new(j, "error", json_string(err.msg));
+			json_object_set_new(j, "error", cli_json_text(err.msg));
 	}
 	json_object_set_new(j, "already", jold);
 	finish(m, it, out, code, j);
@@ -433,7 +433,7 @@ static void revert_job(void *ctx, size_t idx)
 		if (!m->a->json)
 			cli_job_print("pid %d (%s): %s %s\n", (int)it->pid, it->comm,
 				      words[1][OUT_SKIPPED], err.msg);
-		json_object_set_new(j, "error", json_string(err.msg));
+		json_object_set_new(j, "error", cli_json_text(err.msg));
 		finish(m, it, OUT_SKIPPED, it->mm_sharer ? EXIT_UNSAFE : EXIT_DONE, j);
 		return;
 	}
@@ -481,7 +481,7 @@ static void revert_job(void *ctx, size_t idx)
 		json_object_set_new(j, "functions", json_integer((json_int_t)res.nfuncs));
 		json_object_set_new(j, "stopped_ms", json_real(res.stop_ns / 1e6));
 	} else {
-		json_object_set_new(j, "error", json_string(err.msg));
+		json_object_set_new(j, "error", cli_json_text(err.msg));
 	}
 	it->stop_ns = res.stop_ns;
 	finish(m, it, out, code, j);

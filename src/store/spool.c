@@ -12,12 +12,17 @@
  * in the file. At the end of the run the spool goes into the log in one
  * transaction and the file is removed.
  *
- * The file: "spool-PID-RANDOM.jsonl" in the state directory, one JSON
- * object per line, each written with a newline before it, so that a line
- * cut short by a failed write never swallows the next one. Lines that do not
- * parse are skipped: a begin record cut short was an attempt graft never
- * made (its write failed, so it refused to go on). Outcome records only
- * repeat what a later one may say again, so writing one twice is harmless.
+ * The file: "spool-PID-RANDOM.tsv" in the state directory, one record per
+ * line, each written with a newline before it, so that a line cut short by
+ * a failed write never runs into the next one. A record is its kind ("b"
+ * an attempt, "e" its outcome) and its fields, tab-separated, and "." as
+ * its last field, to show it was written whole; in a field, tab, newline,
+ * backslash and control bytes are escaped (\t \n \\ \xHH), NULL is \N,
+ * every other byte is kept as it is (an executable's path need not be
+ * UTF-8). Lines that are not whole records are skipped: an attempt's record
+ * cut short was an attempt graft never made (its write failed, so it
+ * refused to go on). An outcome only says again what a later copy of it
+ * would, so one written twice is harmless.
  *
  * Whose spool is whose: the writer holds an exclusive flock on its file for
  * the whole run. It creates the file as ".new", locks it, then renames it,
@@ -28,10 +33,11 @@
  * the same transaction as its rows, so a graft killed between that commit
  * and the unlink does not import it twice.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +51,7 @@
 #include "util/log.h"
 
 #define SPOOL_PREFIX   "spool-"
-#define SPOOL_SUFFIX   ".jsonl"
+#define SPOOL_SUFFIX   ".tsv"
 #define SPOOL_NEW      ".new"
 #define SPOOL_LINE_MAX (64 * 1024) /* a record is well under 8 KiB */
 #define SPOOL_SEQ_MAX  (1 << 24)   /* records in one spool: far more than processes */
@@ -59,78 +65,116 @@ static bool has_suffix(const char *s, const char *suffix)
 
 /* --- writing ------------------------------------------------------------------- */
 
-static json_t *end_record(int64_t id, const char *result, int code, uint64_t stopped_ns,
-			  const char *error)
-{
-	return json_pack("{s:s, s:I, s:s?, s:i, s:I, s:s?}", "k", "e", "s", (json_int_t)id, "r",
-			 result, "c", code, "ns", (json_int_t)stopped_ns, "err",
-			 error && *error ? error : NULL);
-}
-
-static json_t *begin_record(const struct graft_audit_event *ev)
-{
-	return json_pack("{s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:s?}",
-			 "k", "b", "s", (json_int_t)ev->id, "t", (json_int_t)ev->time_ns, "uid",
-			 (json_int_t)ev->uid, "user", ev->user, "op", ev->op, "patch", ev->patch_id,
-			 "sha", ev->patch_sha256, "signer", ev->signer, "exe", ev->exe, "pid",
-			 (json_int_t)ev->pid, "st", (json_int_t)ev->start_time, "bids",
-			 ev->build_ids);
-}
-
-/* "\n" + the record, onto buf (a growing string) */
-static int append_record(char **buf, size_t *len, json_t *j)
-{
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	size_t n;
+/* A growing line; a failed allocation sticks (ok false) and the line is dropped. */
+struct line {
 	char *p;
+	size_t n, cap;
+	bool ok;
+};
 
-	json_decref(j);
-	if (!s)
-		return -ENOMEM;
-	n = strlen(s);
-	p = realloc(*buf, *len + n + 2);
-	if (!p) {
-		free(s);
-		return -ENOMEM;
+static void put(struct line *l, const char *s, size_t n)
+{
+	if (!l->ok || graft_grow((void **)&l->p, &l->cap, l->n + n + 1, 1) < 0) {
+		l->ok = false;
+		return;
 	}
-	p[*len] = '\n';
-	memcpy(p + *len + 1, s, n + 1);
-	*len += n + 1;
-	*buf = p;
-	free(s);
-	return 0;
+	memcpy(l->p + l->n, s, n);
+	l->n += n;
+}
+
+/* A field: tab first; NULL as \N; tab, newline, backslash, controls escaped; bytes kept. */
+static void put_str(struct line *l, const char *v)
+{
+	put(l, "\t", 1);
+	if (!v) {
+		put(l, "\\N", 2);
+		return;
+	}
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+		char esc[5];
+
+		if (*c == '\\')
+			put(l, "\\\\", 2);
+		else if (*c == '\t')
+			put(l, "\\t", 2);
+		else if (*c == '\n')
+			put(l, "\\n", 2);
+		else if (*c < 0x20 || *c == 0x7f)
+			put(l, esc, (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *c));
+		else
+			put(l, (const char *)c, 1);
+	}
+}
+
+static void put_int(struct line *l, int64_t v)
+{
+	char num[24];
+
+	put(l, "\t", 1);
+	put(l, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
+}
+
+/* A record: "\n", its kind, its fields, and "\t." to show it was written whole. */
+static void put_end(struct line *l, int64_t seq, const char *result, int code,
+		    uint64_t stopped_ns, const char *error)
+{
+	put(l, "\ne", 2);
+	put_int(l, seq);
+	put_str(l, result);
+	put_int(l, code);
+	put_int(l, (int64_t)stopped_ns);
+	put_str(l, error && *error ? error : NULL);
+	put(l, "\t.", 2);
+}
+
+static void put_begin(struct line *l, const struct graft_audit_event *ev)
+{
+	put(l, "\nb", 2);
+	put_int(l, ev->id);
+	put_int(l, (int64_t)ev->time_ns);
+	put_int(l, ev->uid);
+	put_str(l, ev->user);
+	put_str(l, ev->op);
+	put_str(l, ev->patch_id);
+	put_str(l, ev->patch_sha256);
+	put_str(l, ev->signer);
+	put_str(l, ev->exe);
+	put_int(l, ev->pid);
+	put_int(l, (int64_t)ev->start_time);
+	put_str(l, ev->build_ids);
+	put(l, "\t.", 2);
 }
 
 int spool_write_locked(struct graft_audit *a, const struct graft_audit_event *end,
 		       struct graft_audit_event *begin, struct graft_err *err)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
+	struct line l = {.ok = true};
 	ssize_t w;
-	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < a->nlater; i++) {
-		const struct audit_later *l = &a->later[i];
+	for (size_t i = 0; i < a->nlater; i++) {
+		const struct audit_later *h = &a->later[i];
 
-		r = append_record(
-			&buf, &len,
-			end_record(l->id, l->result, l->exit_code, l->stopped_ns, l->error));
+		put_end(&l, h->id, h->result, h->exit_code, h->stopped_ns, h->error);
 	}
-	if (r == 0 && end)
-		r = append_record(&buf, &len,
-				  end_record(end->id, end->result, end->exit_code, end->stopped_ns,
-					     end->error));
-	if (r == 0 && begin) {
+	if (end)
+		put_end(&l, end->id, end->result, end->exit_code, end->stopped_ns, end->error);
+	if (begin) {
 		begin->id = a->spool_next;
-		r = append_record(&buf, &len, begin_record(begin));
+		put_begin(&l, begin);
 	}
-	if (r < 0)
-		return graft_err_set(err, r, "audit spool: out of memory");
-	if (!len)
+	if (!l.ok) {
+		free(l.p);
+		return graft_err_set(err, -ENOMEM, "audit spool: out of memory");
+	}
+	if (!l.n)
 		return 0;
-	/* O_APPEND: one write lands whole at the end, or fails */
-	w = write(a->spool_fd, buf, len);
-	if (w != (ssize_t)len)
+	/*
+	 * O_APPEND: the write lands whole at the end, or fails, or (disk full)
+	 * lands short: the next record's leading newline keeps that one apart.
+	 */
+	w = write(a->spool_fd, l.p, l.n);
+	free(l.p);
+	if (w != (ssize_t)l.n)
 		return graft_err_set(err, w < 0 ? -errno : -EIO, "audit spool '%s/%s': %s", a->dir,
 				     a->spool_name,
 				     w < 0 ? strerror(errno) : "short write (disk full?)");
@@ -142,15 +186,86 @@ int spool_write_locked(struct graft_audit *a, const struct graft_audit_event *en
 
 /* --- into the log -------------------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *key)
+/* A field read back, unescaped in place; NULL for \N. False if malformed. */
+static bool field_unescape(char **f)
 {
-	return json_string_value(json_object_get(o, key));
+	char *in = *f, *out = *f;
+
+	if (!strcmp(in, "\\N")) {
+		*f = NULL;
+		return true;
+	}
+	while (*in) {
+		unsigned v;
+
+		if (*in != '\\') {
+			*out++ = *in++;
+			continue;
+		}
+		switch (in[1]) {
+		case '\\':
+		case 't':
+		case 'n':
+			*out++ = in[1] == 't' ? '\t' : in[1] == 'n' ? '\n' : '\\';
+			in += 2;
+			break;
+		case 'x':
+			if (!isxdigit((unsigned char)in[2]) || !isxdigit((unsigned char)in[3]) ||
+			    sscanf(in + 2, "%2x", &v) != 1 || !v)
+				return false;
+			*out++ = (char)v;
+			in += 4;
+			break;
+		default:
+			return false;
+		}
+	}
+	*out = '\0';
+	return true;
 }
 
-static int64_t jint(json_t *o, const char *key)
+/*
+ * Split a record into exactly want fields, the last the "." that shows it
+ * was written whole, and unescape them. False for anything else: a record
+ * cut short by a failed write, or not ours.
+ */
+static bool record_fields(char *line, char **f, int want)
 {
-	return json_integer_value(json_object_get(o, key));
+	int n = 0;
+
+	for (char *p = line;;) {
+		char *tab = strchr(p, '\t');
+
+		if (n == want)
+			return false;
+		f[n++] = p;
+		if (!tab)
+			break;
+		*tab = '\0';
+		p = tab + 1;
+	}
+	if (n != want || strcmp(f[want - 1], "."))
+		return false;
+	for (int i = 1; i < want - 1; i++)
+		if (!field_unescape(&f[i]))
+			return false;
+	return true;
 }
+
+static int64_t field_int(const char *s, bool *ok)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = s ? strtoll(s, &end, 10) : 0;
+	if (!s || !*s || *end || errno)
+		*ok = false;
+	return v;
+}
+
+#define BEGIN_FIELDS 14
+#define END_FIELDS   7
 
 /*
  * The import joins each attempt with its outcome, so it is one INSERT
@@ -163,44 +278,24 @@ static int64_t jint(json_t *o, const char *key)
  */
 #define IMPORT_QUEUE_MAX 256
 
+struct pending {
+	int64_t seq;
+	char *line, *end_line; /* own copies: the event points into them */
+	struct graft_audit_event ev;
+};
+
 struct import {
 	struct graft_audit *a;
-	struct pending {
-		int64_t seq;
-		json_t *begin, *end;
-	} * q;
+	struct pending *q;
 	size_t head, n, cap;
 	int64_t *ids; /* a begin record's number -> its row, once written */
 	size_t nids;
 };
 
-static int import_write(struct import *im, struct pending *p, struct graft_err *err)
+static void pending_free(struct pending *p)
 {
-	json_t *b = p->begin, *e = p->end;
-	struct graft_audit_event ev = {
-		.time_ns = (uint64_t)jint(b, "t"),
-		.uid = (uint32_t)jint(b, "uid"),
-		.user = jstr(b, "user"),
-		.op = jstr(b, "op"),
-		.patch_id = jstr(b, "patch"),
-		.patch_sha256 = jstr(b, "sha"),
-		.signer = jstr(b, "signer"),
-		.pid = (pid_t)jint(b, "pid"),
-		.start_time = (uint64_t)jint(b, "st"),
-		.exe = jstr(b, "exe"),
-		.build_ids = jstr(b, "bids"),
-		.result = jstr(e, "r"),
-		.exit_code = (int)jint(e, "c"),
-		.stopped_ns = (uint64_t)jint(e, "ns"),
-		.error = jstr(e, "err"),
-	};
-	int r = audit_insert_locked(im->a, &ev, err);
-
-	if (r == 0 && (size_t)p->seq < im->nids)
-		im->ids[p->seq] = ev.id;
-	json_decref(b);
-	json_decref(e);
-	return r;
+	free(p->line);
+	free(p->end_line);
 }
 
 /* Write the oldest attempts that are complete (all of them: at the end). */
@@ -208,8 +303,14 @@ static int import_drain(struct import *im, bool all, struct graft_err *err)
 {
 	int r = 0;
 
-	while (r == 0 && im->n > 0 && (all || im->q[im->head].end || im->n > IMPORT_QUEUE_MAX)) {
-		r = import_write(im, &im->q[im->head], err);
+	while (r == 0 && im->n > 0 &&
+	       (all || im->q[im->head].end_line || im->n > IMPORT_QUEUE_MAX)) {
+		struct pending *p = &im->q[im->head];
+
+		r = audit_insert_locked(im->a, &p->ev, err);
+		if (r == 0 && (size_t)p->seq < im->nids)
+			im->ids[p->seq] = p->ev.id;
+		pending_free(p);
 		im->head++;
 		im->n--;
 	}
@@ -218,14 +319,39 @@ static int import_drain(struct import *im, bool all, struct graft_err *err)
 	return r;
 }
 
-static int import_begin(struct import *im, int64_t seq, json_t *o, struct graft_err *err)
+static int import_begin(struct import *im, const char *line, struct graft_err *err)
 {
+	char *copy = strdup(line), *f[BEGIN_FIELDS];
+	struct graft_audit_event ev;
+	bool ok = true;
+	int64_t seq;
+
+	if (!copy)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	if (!record_fields(copy, f, BEGIN_FIELDS))
+		goto skip;
+	seq = field_int(f[1], &ok);
+	ev = (struct graft_audit_event){.time_ns = (uint64_t)field_int(f[2], &ok),
+					.uid = (uint32_t)field_int(f[3], &ok),
+					.user = f[4],
+					.op = f[5],
+					.patch_id = f[6],
+					.patch_sha256 = f[7],
+					.signer = f[8],
+					.exe = f[9],
+					.pid = (pid_t)field_int(f[10], &ok),
+					.start_time = (uint64_t)field_int(f[11], &ok),
+					.build_ids = f[12]};
+	if (!ok || !ev.op || seq < 0 || seq >= SPOOL_SEQ_MAX)
+		goto skip;
 	if ((size_t)seq >= im->nids) {
 		size_t n = (size_t)seq + 1024;
 		int64_t *p = realloc(im->ids, n * sizeof(*p));
 
-		if (!p)
+		if (!p) {
+			free(copy);
 			return graft_err_set(err, -ENOMEM, "out of memory");
+		}
 		memset(p + im->nids, 0, (n - im->nids) * sizeof(*p));
 		im->ids = p;
 		im->nids = n;
@@ -236,59 +362,75 @@ static int import_begin(struct import *im, int64_t seq, json_t *o, struct graft_
 			memmove(im->q, im->q + im->head, im->n * sizeof(*im->q));
 			im->head = 0;
 		} else if (graft_grow((void **)&im->q, &im->cap, im->cap + 1, sizeof(*im->q)) < 0) {
+			free(copy);
 			return graft_err_set(err, -ENOMEM, "out of memory");
 		}
 	}
-	im->q[im->head + im->n++] = (struct pending){seq, json_incref(o), NULL};
+	im->q[im->head + im->n++] = (struct pending){.seq = seq, .line = copy, .ev = ev};
+	return 0;
+skip:
+	free(copy);
 	return 0;
 }
 
-static int import_end(struct import *im, int64_t seq, json_t *o, struct graft_err *err)
+static int import_end(struct import *im, const char *line, struct graft_err *err)
 {
-	for (size_t i = im->head; i < im->head + im->n; i++)
-		if (im->q[i].seq == seq) {
-			json_decref(im->q[i].end);
-			im->q[i].end = json_incref(o);
-			return 0;
-		}
-	if ((size_t)seq < im->nids && im->ids[seq] > 0) {
-		struct graft_audit_event ev = {
-			.id = im->ids[seq],
-			.result = jstr(o, "r"),
-			.exit_code = (int)jint(o, "c"),
-			.stopped_ns = (uint64_t)jint(o, "ns"),
-			.error = jstr(o, "err"),
-		};
-
-		return audit_update_locked(im->a, &ev, err);
-	}
-	return 0; /* its attempt's record was cut short: there was no attempt */
-}
-
-/* One line. Lines that are not records are skipped. */
-static int import_line(struct import *im, const char *line, struct graft_err *err)
-{
-	json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-	const char *kind = jstr(o, "k");
-	int64_t seq = jint(o, "s");
+	char *copy = strdup(line), *f[END_FIELDS];
+	struct graft_audit_event out;
+	bool ok = true;
+	int64_t seq;
 	int r = 0;
 
-	if (kind && seq >= 0 && seq < SPOOL_SEQ_MAX) {
-		if (!strcmp(kind, "b") && jstr(o, "op"))
-			r = import_begin(im, seq, o, err);
-		else if (!strcmp(kind, "e") && jstr(o, "r"))
-			r = import_end(im, seq, o, err);
+	if (!copy)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	if (!record_fields(copy, f, END_FIELDS))
+		goto done;
+	seq = field_int(f[1], &ok);
+	out = (struct graft_audit_event){.result = f[2],
+					 .exit_code = (int)field_int(f[3], &ok),
+					 .stopped_ns = (uint64_t)field_int(f[4], &ok),
+					 .error = f[5]};
+	if (!ok || !out.result || seq < 0)
+		goto done;
+	for (size_t i = im->head; i < im->head + im->n; i++) {
+		struct pending *p = &im->q[i];
+
+		if (p->seq != seq)
+			continue;
+		free(p->end_line);
+		p->end_line = TAKE_PTR(copy);
+		p->ev.result = out.result;
+		p->ev.exit_code = out.exit_code;
+		p->ev.stopped_ns = out.stopped_ns;
+		p->ev.error = out.error;
+		goto done;
 	}
-	json_decref(o);
+	if ((size_t)seq < im->nids && im->ids[seq] > 0) {
+		out.id = im->ids[seq];
+		r = audit_update_locked(im->a, &out, err);
+	}
+	/* else its attempt's record was cut short: there was no attempt */
+done:
+	free(copy);
+	return r;
+}
+
+/* One line. Lines that are not whole records are skipped. */
+static int import_line(struct import *im, const char *line, struct graft_err *err)
+{
+	int r = 0;
+
+	if (line[0] == 'b' && line[1] == '\t')
+		r = import_begin(im, line, err);
+	else if (line[0] == 'e' && line[1] == '\t')
+		r = import_end(im, line, err);
 	return r ? r : import_drain(im, false, err);
 }
 
 static void import_free(struct import *im)
 {
-	for (size_t i = im->head; i < im->head + im->n; i++) {
-		json_decref(im->q[i].begin);
-		json_decref(im->q[i].end);
-	}
+	for (size_t i = im->head; i < im->head + im->n; i++)
+		pending_free(&im->q[i]);
 	free(im->q);
 	free(im->ids);
 }
@@ -328,9 +470,12 @@ static int spool_import(struct graft_audit *a, int fd, const char *name, struct 
 	}
 	if (sqlite3_changes(a->db) == 0)
 		goto out; /* imported before; the file outlived it */
-	while (r == 0 && (n = getline(&line, &cap, f)) >= 0)
+	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
 		if (n > 1 && n <= SPOOL_LINE_MAX)
 			r = import_line(&im, line, err);
+	}
 	if (r == 0)
 		r = import_drain(&im, true, err);
 out:

@@ -79,7 +79,7 @@ expect_in "text" "$OUT" "apply  compute-a +pid $pid +applied +stopped [0-9.]+ ms
 S=$GRAFT_STATE_DIR
 GRAFT_TEST_DIE_AT=apply-jumps-done "$GRAFT" apply "$T/compute-a.graft" --exe "$T/multi" \
 	--jobs 1 >/dev/null 2>&1 && fail "graft was not killed mid-run"
-spools=("$S"/spool-*.jsonl)
+spools=("$S"/spool-*.tsv)
 [ ${#spools[@]} = 1 ] && [ -s "${spools[0]}" ] || fail "no spool left by the killed run: $(ls "$S")"
 # killed again, between the import's commit and the file's removal
 GRAFT_TEST_DIE_AT=spool-imported "$GRAFT" log >/dev/null 2>&1 && fail "graft log was not killed in the import"
@@ -98,13 +98,14 @@ expect_eq "recovery closes the spooled attempt" \
 	"$(jq -r '[.[] | select(.pid == '"$pid"' and .op == "apply") | .result] | last' <<<"$OUT")" died
 
 # A spool whose graft still runs (it holds the lock) is left alone; a line cut
-# short (a write that failed) is skipped, the rest imported.
+# short (a write that failed) is skipped, the rest imported, byte for byte:
+# an executable's path with a tab and a byte that is not UTF-8 in it.
 now=$(date +%s%N)
-f="$S/spool-1-00000000000000aa.jsonl"
+f="$S/spool-1-00000000000000aa.tsv"
 {
-	printf '\n{"k":"b","s":0,"t":%s,"uid":0,"user":"u","op":"apply","patch":"spool-test","pid":1,"st":7}' "$now"
-	printf '\n{"k":"b","s":1,"t":%s,"uid":0,"user":"u","op":"apply","patch":"spool-cut","pid":1,"st":7' "$now"
-	printf '\n{"k":"e","s":0,"r":"applied","c":0,"ns":1000,"err":null}'
+	printf '\nb\t0\t%s\t0\tu\tapply\tspool-test\t\\N\t\\N\t/opt/a\\tb\351\t1\t7\t\\N\t.' "$now"
+	printf '\nb\t1\t%s\t0\tu\tapply\tspool-cut\t\\N\t\\N\t/x\t1\t7\t\\N' "$now"
+	printf '\ne\t0\tapplied\t0\t1000\t\\N\t.'
 } >"$f"
 (
 	exec 9>>"$f"
@@ -123,6 +124,8 @@ expect_eq "the unlocked spool's row" \
 	"$(jq -r '.[] | select(.patch_id == "spool-test") | [.result, .start_time, .stopped_ms] | join(" ")' <<<"$OUT")" \
 	"applied 7 0.001"
 expect_eq "the cut line skipped" "$(jq '[.[] | select(.patch_id == "spool-cut")] | length' <<<"$OUT")" 0
+run_graft 0 log --pid 1
+grep -qF "$(printf '/opt/a\tb\351')" <<<"$OUT" || fail "the path did not come through byte for byte: $OUT"
 [ -e "$f" ] && fail "the imported spool was not removed"
 
 # no audit log, no patching: the state directory cannot be created
