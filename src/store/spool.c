@@ -93,30 +93,34 @@ static void put_str(struct line *l, const char *v)
 	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
 		char esc[5];
 
-		if (*c == '\\')
+		if (*c == '\\') {
 			put(l, "\\\\", 2);
-		else if (*c == '\t')
+		} else if (*c == '\t') {
 			put(l, "\\t", 2);
-		else if (*c == '\n')
+		} else if (*c == '\n') {
 			put(l, "\\n", 2);
-		else if (*c < 0x20 || *c == 0x7f)
-			put(l, esc, (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *c));
-		else
+		} else if (*c < 0x20 || *c == 0x7f) {
+			int n = snprintf(esc, sizeof(esc), "\\x%02x", *c);
+
+			put(l, esc, (size_t)n);
+		} else {
 			put(l, (const char *)c, 1);
+		}
 	}
 }
 
 static void put_int(struct line *l, int64_t v)
 {
 	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRId64, v);
 
 	put(l, "\t", 1);
-	put(l, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v));
+	put(l, num, (size_t)n);
 }
 
 /* A record: "\n", its kind, its fields, and "\t." to show it was written whole. */
-static void put_end(struct line *l, int64_t seq, const char *result, int code,
-		    uint64_t stopped_ns, const char *error)
+static void put_end(struct line *l, int64_t seq, const char *result, int code, uint64_t stopped_ns,
+		    const char *error)
 {
 	put(l, "\ne", 2);
 	put_int(l, seq);
