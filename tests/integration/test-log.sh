@@ -106,6 +106,14 @@ f="$S/spool-1-00000000000000aa.tsv"
 	printf '\nb\t0\t%s\t0\tu\tapply\tspool-test\t\\N\t\\N\t/opt/a\\tb\351\t1\t7\t\\N\t.' "$now"
 	printf '\nb\t1\t%s\t0\tu\tapply\tspool-cut\t\\N\t\\N\t/x\t1\t7\t\\N' "$now"
 	printf '\ne\t0\tapplied\t0\t1000\t\\N\t.'
+	# not records: bad escapes, numbers that are not, a kind unknown, too few or many fields
+	printf '\nb\t2\t%s\t0\tu\tapply\tspool-bad\t\\q\t\\N\t/x\t1\t7\t\\N\t.' "$now"
+	printf '\nb\t3\t%s\t0\tu\tapply\tspool-bad\t\\N\t\\N\t/x\\x4\t1\t7\t\\N\t.' "$now"
+	printf '\nb\t-4\t%s\t0\tu\tapply\tspool-bad\t\\N\t\\N\t/x\t1\t7\t\\N\t.' "$now"
+	printf '\nb\t99999999999\t%s\t0\tu\tapply\tspool-bad\t\\N\t\\N\t/x\t1\t7\t\\N\t.' "$now"
+	printf '\nb\t5\t%s\t0\tu\tapply\tspool-bad\t\\N\t\\N\t/x\tone\t7\t\\N\t.' "$now"
+	printf '\nb\t6\t%s\t0\tu\tapply\tspool-bad\t\\N\t\\N\t/x\t1\t7\t\\N\t.\textra' "$now"
+	printf '\nz\t7\t.\ne\t0\t.\ne\t99\tapplied\t0\t1\t\\N\t.\n\n\t\t\t'
 } >"$f"
 (
 	exec 9>>"$f"
@@ -124,6 +132,7 @@ expect_eq "the unlocked spool's row" \
 	"$(jq -r '.[] | select(.patch_id == "spool-test") | [.result, .start_time, .stopped_ms] | join(" ")' <<<"$OUT")" \
 	"applied 7 0.001"
 expect_eq "the cut line skipped" "$(jq '[.[] | select(.patch_id == "spool-cut")] | length' <<<"$OUT")" 0
+expect_eq "lines that are not records skipped" "$(jq '[.[] | select(.patch_id == "spool-bad")] | length' <<<"$OUT")" 0
 run_graft 0 log --pid 1
 grep -qF "$(printf '/opt/a\tb\351')" <<<"$OUT" || fail "the path did not come through byte for byte: $OUT"
 [ -e "$f" ] && fail "the imported spool was not removed"
