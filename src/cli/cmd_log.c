@@ -19,7 +19,8 @@ static const char help[] =
 	"reused pid apart, its executable, the build-ids of the objects patched), the result,\n"
 	"how long the process was stopped and the error text. An attempt whose graft was\n"
 	"killed stays \"started\". A run over many processes (--all, --exe, --user) enters\n"
-	"its attempts when it ends; one that was killed, when the next graft command starts.\n"
+	"its attempts into the log when it ends (one that was killed, when the next graft\n"
+	"command starts); until then they are shown last, with no id in --json.\n"
 	"\n"
 	"  --since TIME      only attempts from then on: 2026-11-28, '2026-11-28 10:00',\n"
 	"                    2026-11-28T10:00:00 (local time), @EPOCH_SECONDS, or an age:\n"
@@ -96,13 +97,15 @@ static int show_event(void *vctx, const struct graft_audit_event *ev)
 	(void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
 	s->n++;
 	if (s->json) {
-		json_t *j = json_pack(
-			"{s:I, s:s, s:I, s:i, s:o, s:o, s:i, s:I, s:o, s:i}", "id",
-			(json_int_t)ev->id, "time", when, "time_ns", (json_int_t)ev->time_ns, "uid",
-			(int)ev->uid, "user", cli_json_text(ev->user ? ev->user : ""), "op",
-			cli_json_text(ev->op ? ev->op : ""), "pid", (int)ev->pid, "start_time",
-			(json_int_t)ev->start_time, "result",
-			cli_json_text(ev->result ? ev->result : ""), "exit_code", ev->exit_code);
+		json_t *j = json_pack("{s:o, s:s, s:I, s:i, s:o, s:o, s:i, s:I, s:o, s:i}", "id",
+				      /* a run under way: not in the log yet */
+				      ev->id ? json_integer((json_int_t)ev->id) : json_null(),
+				      "time", when, "time_ns", (json_int_t)ev->time_ns, "uid",
+				      (int)ev->uid, "user", cli_json_text(ev->user ? ev->user : ""),
+				      "op", cli_json_text(ev->op ? ev->op : ""), "pid",
+				      (int)ev->pid, "start_time", (json_int_t)ev->start_time,
+				      "result", cli_json_text(ev->result ? ev->result : ""),
+				      "exit_code", ev->exit_code);
 
 #define OPT_STR(key, v) json_object_set_new(j, key, cli_json_text(v))
 		OPT_STR("patch_id", ev->patch_id);

@@ -49,6 +49,12 @@ int audit_commit_locked(struct graft_audit *a, struct graft_audit_event *begin,
  */
 int spool_write_locked(struct graft_audit *a, const struct graft_audit_event *end,
 		       struct graft_audit_event *begin, struct graft_err *err);
+/*
+ * The attempts of spools not in the log yet (a run under way, or one whose
+ * import failed), after the log's own, for graft_audit_query; their id is 0.
+ */
+int spool_show_locked(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft_audit_fn fn,
+		      void *ctx, struct graft_err *err);
 /* Spools of earlier runs whose graft is gone, into the log. */
 void spool_import_leftovers(struct graft_audit *a);
 

@@ -394,5 +394,10 @@ int graft_audit_query(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft
 	sqlite3_finalize(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return audit_db_fail(a, -EIO, "cannot read", err);
-	return 0;
+	if (r == SQLITE_ROW)
+		return 0; /* fn had enough */
+	(void)pthread_mutex_lock(&a->lock);
+	r = spool_show_locked(a, since_ns, pid, fn, ctx, err);
+	(void)pthread_mutex_unlock(&a->lock);
+	return r;
 }

@@ -73,8 +73,8 @@ int graft_audit_flush(struct graft_audit *a, struct graft_err *err);
  * graft_audit_spool_finish moves them into the log in one transaction.
  * Rows keep their times; an event's id is its spool record's number until
  * then, so every end of the run must come before the finish. graft killed
- * meanwhile: the next graft_audit_open imports the spool. Queries see the
- * run's rows after the finish. graft_audit_close finishes too.
+ * meanwhile: the next graft_audit_open imports the spool. Queries show the
+ * run's rows from the spool meanwhile. graft_audit_close finishes too.
  */
 int graft_audit_spool_start(struct graft_audit *a, struct graft_err *err);
 int graft_audit_spool_finish(struct graft_audit *a, struct graft_err *err);
@@ -87,7 +87,10 @@ int graft_audit_resolve_started(struct graft_audit *a, pid_t pid, uint64_t start
 				const char *patch_id, const char *result, const char *note,
 				struct graft_err *err);
 
-/* Events since since_ns (0: all), of pid (0: any), oldest first. */
+/*
+ * Events since since_ns (0: all), of pid (0: any), oldest first; then those
+ * of runs under way, still in their spools, with id 0.
+ */
 typedef int (*graft_audit_fn)(void *ctx, const struct graft_audit_event *ev);
 int graft_audit_query(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft_audit_fn fn,
 		      void *ctx, struct graft_err *err);

@@ -290,6 +290,12 @@ struct pending {
 
 struct import {
 	struct graft_audit *a;
+	/* set: show the attempts (those since since_ns, of pid) instead of writing them */
+	graft_audit_fn show;
+	void *show_ctx;
+	uint64_t since_ns;
+	pid_t pid;
+	bool shown_enough;
 	struct pending *q;
 	size_t head, n, cap;
 	int64_t *ids; /* a begin record's number -> its row, once written */
@@ -302,6 +308,16 @@ static void pending_free(struct pending *p)
 	free(p->end_line);
 }
 
+/* An attempt of a run under way, as the log will have it; true: enough shown */
+static bool show_pending(struct import *im, const struct graft_audit_event *ev)
+{
+	struct graft_audit_event e = *ev;
+
+	if (!e.result)
+		e.result = "started";
+	return im->show(im->show_ctx, &e) != 0;
+}
+
 /* Write the oldest attempts that are complete (all of them: at the end). */
 static int import_drain(struct import *im, bool all, struct graft_err *err)
 {
@@ -311,7 +327,11 @@ static int import_drain(struct import *im, bool all, struct graft_err *err)
 	       (all || im->q[im->head].end_line || im->n > IMPORT_QUEUE_MAX)) {
 		struct pending *p = &im->q[im->head];
 
-		r = audit_insert_locked(im->a, &p->ev, err);
+		if (!im->show)
+			r = audit_insert_locked(im->a, &p->ev, err);
+		else if (!im->shown_enough && p->ev.time_ns >= im->since_ns &&
+			 (!im->pid || p->ev.pid == im->pid))
+			im->shown_enough = show_pending(im, &p->ev);
 		if (r == 0 && (size_t)p->seq < im->nids)
 			im->ids[p->seq] = p->ev.id;
 		pending_free(p);
@@ -409,7 +429,7 @@ static int import_end(struct import *im, const char *line, struct graft_err *err
 		p->ev.error = out.error;
 		goto done;
 	}
-	if ((size_t)seq < im->nids && im->ids[seq] > 0) {
+	if (!im->show && (size_t)seq < im->nids && im->ids[seq] > 0) {
 		out.id = im->ids[seq];
 		r = audit_update_locked(im->a, &out, err);
 	}
@@ -439,15 +459,29 @@ static void import_free(struct import *im)
 	free(im->ids);
 }
 
+/* Every line of f, then what waits in the queue. */
+static int import_read(struct import *im, FILE *f, struct graft_err *err)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int r = 0;
+
+	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 1 && n <= SPOOL_LINE_MAX)
+			r = import_line(im, line, err);
+	}
+	return r ? r : import_drain(im, true, err);
+}
+
 /* Spool fd (named name) into the log, in one transaction; 0 if it was in already. */
 static int spool_import(struct graft_audit *a, int fd, const char *name, struct graft_err *err)
 {
 	static const char mark[] = "INSERT OR IGNORE INTO spools (name, time_ns) VALUES (?, ?)";
 	struct import im = {.a = a};
-	_cleanup_free_ char *line = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	ssize_t n;
 	FILE *f;
 	int r = 0, dfd = dup(fd);
 
@@ -474,14 +508,7 @@ static int spool_import(struct graft_audit *a, int fd, const char *name, struct 
 	}
 	if (sqlite3_changes(a->db) == 0)
 		goto out; /* imported before; the file outlived it */
-	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n > 1 && n <= SPOOL_LINE_MAX)
-			r = import_line(&im, line, err);
-	}
-	if (r == 0)
-		r = import_drain(&im, true, err);
+	r = import_read(&im, f, err);
 out:
 	import_free(&im);
 	sqlite3_finalize(st);
@@ -490,6 +517,55 @@ out:
 		r = audit_db_fail(a, -EIO, "cannot import a spool", err);
 	if (r < 0)
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static bool spool_imported(struct graft_audit *a, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	bool in = false;
+
+	if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM spools WHERE name = ?", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		(void)sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		in = sqlite3_step(st) == SQLITE_ROW;
+	}
+	sqlite3_finalize(st);
+	return in;
+}
+
+int spool_show_locked(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft_audit_fn fn,
+		      void *ctx, struct graft_err *err)
+{
+	DIR *d = opendir(a->dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return 0;
+	while (r == 0 && (de = readdir(d))) {
+		struct import im = {
+			.a = a, .show = fn, .show_ctx = ctx, .since_ns = since_ns, .pid = pid};
+		int fd;
+		FILE *f;
+
+		if (strncmp(de->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) ||
+		    !has_suffix(de->d_name, SPOOL_SUFFIX) || spool_imported(a, de->d_name))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (!(f = fdopen(fd, "r"))) {
+			close(fd);
+			continue;
+		}
+		r = import_read(&im, f, err);
+		import_free(&im);
+		fclose(f);
+		if (im.shown_enough)
+			break;
+	}
+	closedir(d);
 	return r;
 }
 

@@ -97,7 +97,7 @@ run_graft 0 log --json
 expect_eq "recovery closes the spooled attempt" \
 	"$(jq -r '[.[] | select(.pid == '"$pid"' and .op == "apply") | .result] | last' <<<"$OUT")" died
 
-# A spool whose graft still runs (it holds the lock) is left alone; a line cut
+# A spool whose graft still runs (it holds the lock) is shown but left alone; a line cut
 # short (a write that failed) is skipped, the rest imported, byte for byte:
 # an executable's path with a tab and a byte that is not UTF-8 in it.
 now=$(date +%s%N)
@@ -123,14 +123,18 @@ f="$S/spool-1-00000000000000aa.tsv"
 holder=$!
 sleep 0.2
 run_graft 0 log --json
-expect_eq "a locked spool is not imported" "$(jq '[.[] | select(.patch_id == "spool-test")] | length' <<<"$OUT")" 0
+# shown (a run under way), with no id: it is not in the log yet
+expect_eq "a locked spool is shown, not imported" \
+	"$(jq -c '[.[] | select(.patch_id == "spool-test") | [.id, .result]]' <<<"$OUT")" '[[null,"applied"]]'
 [ -e "$f" ] || fail "a locked spool was removed"
+run_graft 0 log --pid 2 --json
+expect_eq "--pid applies to it" "$OUT" "[]"
 kill $holder
 wait $holder 2>/dev/null
 run_graft 0 log --json
-expect_eq "the unlocked spool's row" \
-	"$(jq -r '.[] | select(.patch_id == "spool-test") | [.result, .start_time, .stopped_ms] | join(" ")' <<<"$OUT")" \
-	"applied 7 0.001"
+expect_eq "the unlocked spool's row, once, in the log" \
+	"$(jq -r '.[] | select(.patch_id == "spool-test") | [.id > 0, .result, .start_time, .stopped_ms] | join(" ")' <<<"$OUT")" \
+	"true applied 7 0.001"
 expect_eq "the cut line skipped" "$(jq '[.[] | select(.patch_id == "spool-cut")] | length' <<<"$OUT")" 0
 expect_eq "lines that are not records skipped" "$(jq '[.[] | select(.patch_id == "spool-bad")] | length' <<<"$OUT")" 0
 run_graft 0 log --pid 1
