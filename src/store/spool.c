@@ -10,7 +10,9 @@
  * last one) is one append to a file beside the log, written before graft
  * touches the process, as the row was: graft killed after it, the record is
  * in the file. At the end of the run the spool goes into the log in one
- * transaction and the file is removed.
+ * transaction and the file is removed. Until then a query of the log also
+ * reads the spools not in it yet (spool_show_locked): `graft log` shows a
+ * run under way.
  *
  * The file: "spool-PID-RANDOM.tsv" in the state directory, one record per
  * line, each written with a newline before it, so that a line cut short by
