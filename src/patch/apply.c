@@ -67,7 +67,6 @@ struct apply_ctx {
 	bool *skip; /* per patch: already applied, left out */
 	int memfd;
 	struct graft_maps maps;
-	struct graft_maps live_maps; /* the units' mappings, read back after mapping */
 	struct graft_objects objs;
 	struct apply_unit *units;
 	size_t nunits;
@@ -163,7 +162,6 @@ static void apply_ctx_free(struct apply_ctx *c)
 	graft_regions_free(&c->regions);
 	graft_objects_free(&c->objs);
 	graft_maps_free(&c->maps);
-	graft_maps_free(&c->live_maps);
 	if (c->memfd >= 0)
 		(void)close(c->memfd);
 }
@@ -780,17 +778,17 @@ static int read_units_maps(struct apply_ctx *c, struct graft_maps *maps)
  */
 static int verify_discoverable(struct apply_ctx *c)
 {
-	struct graft_maps *maps = &c->live_maps;
+	struct graft_maps maps = {0}; /* the units' mappings, read back */
 	struct graft_regions regs = {0};
 	int r;
 
-	graft_maps_free(maps);
-	r = read_units_maps(c, maps);
+	r = read_units_maps(c, &maps);
 	if (r < 0)
 		return r;
-	r = check_mapped(c, maps);
+	r = check_mapped(c, &maps);
 	if (r == 0)
-		r = graft_region_list(c->memfd, maps, &regs, NULL, c->err);
+		r = graft_region_list(c->memfd, &maps, &regs, NULL, c->err);
+	graft_maps_free(&maps);
 	for (size_t i = 0; r == 0 && i < c->nunits; i++) {
 		const struct apply_unit *u = &c->units[i];
 		bool found = false;

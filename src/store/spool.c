@@ -58,11 +58,12 @@
 #define SPOOL_LINE_MAX (64 * 1024) /* a record is well under 8 KiB */
 #define SPOOL_SEQ_MAX  (1 << 24)   /* records in one spool: far more than processes */
 
-static bool has_suffix(const char *s, const char *suffix)
+/* Is name "spool-...SUFFIX"? */
+static bool is_spool_name(const char *name, const char *suffix)
 {
-	size_t n = strlen(s), k = strlen(suffix);
+	size_t n = strlen(name), k = strlen(suffix), p = strlen(SPOOL_PREFIX);
 
-	return n >= k && !strcmp(s + n - k, suffix);
+	return n > p + k && !strncmp(name, SPOOL_PREFIX, p) && !strcmp(name + n - k, suffix);
 }
 
 /* --- writing ------------------------------------------------------------------- */
@@ -551,8 +552,7 @@ int spool_show_locked(struct graft_audit *a, uint64_t since_ns, pid_t pid, graft
 		int fd;
 		FILE *f;
 
-		if (strncmp(de->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) ||
-		    !has_suffix(de->d_name, SPOOL_SUFFIX) || spool_imported(a, de->d_name))
+		if (!is_spool_name(de->d_name, SPOOL_SUFFIX) || spool_imported(a, de->d_name))
 			continue;
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
@@ -595,13 +595,13 @@ void spool_import_leftovers(struct graft_audit *a)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		bool done = has_suffix(de->d_name, SPOOL_SUFFIX),
-		     made = has_suffix(de->d_name, SPOOL_NEW);
+		bool done = is_spool_name(de->d_name, SPOOL_SUFFIX),
+		     made = is_spool_name(de->d_name, SPOOL_NEW);
 		struct graft_err e = {0};
 		struct stat s;
 		int fd;
 
-		if (strncmp(de->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) || (!done && !made))
+		if (!done && !made)
 			continue;
 		fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
