@@ -16,6 +16,12 @@
  * overwritten, write each 5-byte jump through /proc/PID/mem keeping the
  * bytes it replaces in the region header, mark the header applied, let go.
  * Any failure after the first remote change unwinds in reverse order.
+ *
+ * A process with a single thread (most of a host's) is not let go between
+ * the two: its thread maps the region on its way home and stops there
+ * (graft_rsys_end_chain with hold), so the region is read back and the
+ * world is stopped without another interrupt, wake-up and stop. On 2 CPUs
+ * that is ~15 % of a host-wide apply (docs/benchmarks.md, session 7).
  */
 #include <assert.h>
 #include <errno.h>
@@ -80,6 +86,10 @@ struct apply_ctx {
 	struct graft_rsys_call tail[GRAFT_RSYS_CHAIN_MAX];
 	size_t ntail;
 	bool chained;		       /* it was let go to make them */
+	bool chain_held;	       /* ... still attached, to stop once home */
+	bool held_home;		       /* ... where it stopped: rs is that stop */
+	uint64_t held_since_ns;	       /* since then it has not run its own code */
+	bool boosted;		       /* graft_sched_boost for the held thread's sake */
 	bool no_chain;		       /* every call made and checked on the spot */
 	struct graft_rsys_chain chain; /* from where, to take them back */
 	int chain_fd;		       /* the fd its last call closes */
@@ -110,7 +120,14 @@ static void tail_add(struct apply_ctx *c, long nr, uint64_t a0, uint64_t a1, uin
  * on its way home, then every memfd still open in it is closed, the last
  * close last: when that fd is gone, the chain is done (chain_done).
  */
-static void rsys_finish(struct apply_ctx *c)
+static void sched_unboost(struct apply_ctx *c)
+{
+	if (c->boosted)
+		graft_sched_unboost();
+	c->boosted = false;
+}
+
+static void rsys_finish(struct apply_ctx *c, bool hold)
 {
 	int last = -1, r;
 
@@ -128,22 +145,32 @@ static void rsys_finish(struct apply_ctx *c)
 	} else {
 		if (graft_test_fault("chain-stopped"))
 			(void)kill(c->pid, SIGSTOP); /* stopped as the thread is let go */
-		r = graft_rsys_end_chain(&c->rs, c->tail, c->ntail, &c->chain);
+		/* held: the process stays stopped until the stop of the world ends */
+		if (hold && !c->boosted) {
+			graft_sched_boost();
+			c->boosted = true;
+		}
+		c->held_since_ns = graft_now_ns();
+		r = graft_rsys_end_chain(&c->rs, c->tail, c->ntail, &c->chain, hold);
 		if (r < 0)
 			graft_warn("pid %d: the last remote calls were not made: %s", (int)c->pid,
 				   strerror(-r));
 		c->chained = r > 0;
+		c->chain_held = r == 2;
+		if (!c->chain_held)
+			sched_unboost(c);
 		c->chain_fd = last;
 	}
 	c->ntail = 0;
 	c->rs_fd = -1;
-	c->rs_active = false;
+	c->rs_active = c->held_home = false;
 }
 
 static void apply_ctx_free(struct apply_ctx *c)
 {
 	if (c->rs_active)
-		rsys_finish(c);
+		rsys_finish(c, false);
+	sched_unboost(c);
 	for (size_t i = 0; c->obj_elf && i < c->objs.n; i++) {
 		graft_elf_free(c->obj_elf[i]);
 		if (c->obj_fd[i] >= 0)
@@ -671,10 +698,13 @@ static bool chain_done(const void *ctx)
 
 /*
  * The borrowed thread was let go to map the regions and close their
- * memfds on its way home (rsys_finish): wait until it has. A thread that
- * does not get there (a SIGSTOP came just before it ran) is stopped again
- * and, not having begun, given back its own registers: then nothing was
- * mapped and the memfds are still open for unmap_regions to close.
+ * memfds on its way home (rsys_finish): wait until it has. A held thread
+ * (alone in its process) is waited for until it stops at home, and stays
+ * stopped there for the stop of the world; any other is watched for the
+ * close of the last memfd. A thread that does not get there (a SIGSTOP
+ * came just before it ran) is stopped again and, not having begun, given
+ * back its own registers: then nothing was mapped and the memfds are still
+ * open for unmap_regions to close.
  */
 static int chain_settle(struct apply_ctx *c)
 {
@@ -683,8 +713,19 @@ static int chain_settle(struct apply_ctx *c)
 	if (!c->chained)
 		goto done;
 	c->chained = false;
-	if (graft_poll_until(chain_done, c, CHAIN_WAIT_NS))
+	if (c->chain_held) {
+		/* it stops at home, or is stopped where it is by the deadline */
+		c->chain_held = false;
+		r = graft_rsys_chain_wait(&c->rs, graft_now_ns() + CHAIN_WAIT_NS, c->err);
+		if (r < 0)
+			return graft_err_prefix(c->err, r, "the thread mapping the patch");
+		c->rs_active = true;
+		c->held_home = r == 1;
+		if (c->held_home)
+			goto done;
+	} else if (graft_poll_until(chain_done, c, CHAIN_WAIT_NS)) {
 		goto done;
+	}
 	r = rsys_ensure(c);
 	if (r < 0)
 		return graft_err_prefix(c->err, r, "the thread mapping the patch did not run");
@@ -1051,7 +1092,7 @@ static int map_all(struct apply_ctx *c)
 	}
 	if (c->dry)
 		return dry_run_finish(c);
-	rsys_finish(c);
+	rsys_finish(c, true);
 	r = chain_settle(c);
 	return r < 0 ? r : verify_discoverable(c);
 }
@@ -1062,6 +1103,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	_cleanup_free_ struct graft_busy_range *ranges = NULL;
 	size_t nranges = 0, nfuncs = 0;
 	struct graft_stw stw = {0};
+	struct graft_pt_thread held;
 	int r;
 
 	/* every unit's checks before any unit touches the process */
@@ -1083,7 +1125,7 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		 */
 		graft_debug("pid %d: %s; mapping again call by call", (int)c->pid, c->err->msg);
 		unmap_regions(c);
-		rsys_finish(c);
+		rsys_finish(c, false);
 		graft_err_clear(c->err);
 		c->no_chain = true;
 		for (size_t i = 0; i < c->nunits; i++)
@@ -1122,7 +1164,15 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 		/* for the threads' stacks: what the mapping added does not matter */
 		.maps = &c->maps,
 		.ctx = c};
+	if (c->held_home && c->rs_active) {
+		/* held at home after its remote calls (the process's one thread): stopped already */
+		graft_rsys_hand_over(&c->rs, &held);
+		c->rs_active = c->held_home = false;
+		stw.held = &held;
+		stw.held_since_ns = c->held_since_ns;
+	}
 	r = graft_stw_run(&stw, c->err);
+	sched_unboost(c);
 	res->stop_ns = stw.stop_ns;
 	res->attempts = stw.attempts;
 	res->nthreads = stw.nthreads;

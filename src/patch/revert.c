@@ -192,7 +192,7 @@ static void revert_unmap(pid_t pid, int memfd, const struct graft_maps *maps,
 	for (size_t k = 0; k < n; k++)
 		calls[k] = (struct graft_rsys_call){SYS_munmap,
 						    {regs[k]->addr, regs[k]->hdr->region_size}};
-	r = graft_rsys_end_chain(&rs, calls, n, &ch);
+	r = graft_rsys_end_chain(&rs, calls, n, &ch, false);
 	if (r < 0) {
 		graft_warn("pid %d: cannot unmap the region of patch '%s'", (int)pid,
 			   regs[0]->hdr->patch_id);

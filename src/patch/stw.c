@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -143,40 +142,6 @@ static int check_stopped(void *ctx, const struct graft_pt_thread *t, struct graf
 	return r < 0 ? r : 0;
 }
 
-/*
- * While the target is stopped, graft must not wait behind the target's own
- * runnable threads for a CPU: on a loaded machine that alone costs
- * milliseconds. Run the stop at a real-time priority and drop it after.
- * graft never spins while boosted (it blocks in waitpid), and the kernel's
- * RT throttling bounds it anyway. Without the privilege, nothing changes.
- */
-struct sched_saved {
-	int policy;
-	struct sched_param param;
-	bool boosted;
-};
-
-static void boost_begin(struct sched_saved *s)
-{
-	/* only graft changes its threads' policy, and it puts it back: ask once */
-	static __thread struct sched_saved own;
-	static __thread bool known;
-	struct sched_param rt = {.sched_priority = 10};
-
-	if (!known) {
-		own.policy = sched_getscheduler(0);
-		known = own.policy >= 0 && sched_getparam(0, &own.param) == 0;
-	}
-	*s = own;
-	s->boosted = known && sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0;
-}
-
-static void boost_end(const struct sched_saved *s)
-{
-	if (s->boosted)
-		(void)sched_setscheduler(0, s->policy, &s->param);
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -205,6 +170,19 @@ static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times, st
 			      times == 1 ? "" : "s", s->timeout_ms);
 }
 
+/* The held thread, when the stop ends before it is taken in: let go. */
+static void release_held(struct graft_stw *s)
+{
+	struct graft_pt_thread t;
+	struct graft_pt_world w = {.pid = s->pid, .t = &t, .n = 1, .cap = 1};
+
+	if (!s->held)
+		return;
+	t = *s->held;
+	graft_pt_thaw(&w); /* not freed: w.t is on the stack */
+	s->held = NULL;
+}
+
 int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 {
 	uint64_t deadline = graft_now_ns() + s->timeout_ms * 1000000ull;
@@ -216,8 +194,10 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 
 	if (!c.maps) {
 		r = graft_proc_read_maps(s->pid, &own, err);
-		if (r < 0)
+		if (r < 0) {
+			release_held(s);
 			return r;
+		}
 		c.maps = &own;
 	}
 	for (size_t i = 0; i < s->nranges; i++) {
@@ -231,14 +211,15 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 	c.buf = malloc(c.cap);
 	if (!c.buf) {
 		graft_maps_free(&own);
+		release_held(s);
 		return graft_err_set(err, -ENOMEM, "out of memory");
 	}
 	memset(c.buf, 0xa5, c.cap); /* not 0: malloc+memset(0) may become calloc */
 	for (s->attempts = 1;; s->attempts++) {
 		struct graft_pt_world w;
-		struct sched_saved sched;
 		sigset_t sigmask;
 		uint64_t t_checked, t_committed;
+		bool gated;
 
 		/*
 		 * A thread that did not stop last time (an uninterruptible
@@ -255,15 +236,18 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 			continue;
 		}
 		c.busy = false;
-		if (s->gate)
+		gated = s->gate && !s->held;
+		if (gated)
 			s->gate->enter(s->gate->ctx);
 		graft_signals_hold(&sigmask);
-		boost_begin(&sched);
-		r = graft_pt_freeze(s->pid, &w, check_stopped, &c, err);
+		graft_sched_boost();
+		r = graft_pt_freeze_held(s->pid, &w, s->held, s->held_since_ns, check_stopped, &c,
+					 err);
+		s->held = NULL; /* in the world now, let go with it */
 		if (r < 0) {
-			boost_end(&sched);
+			graft_sched_unboost();
 			graft_signals_release(&sigmask);
-			if (s->gate)
+			if (gated)
 				s->gate->leave(s->gate->ctx);
 			if (r != -ETIMEDOUT)
 				break;
@@ -284,9 +268,9 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		r = c.busy ? 1 : s->commit(s->ctx, &w, err);
 		t_committed = graft_now_ns();
 		graft_pt_thaw(&w);
-		boost_end(&sched);
+		graft_sched_unboost();
 		graft_signals_release(&sigmask);
-		if (s->gate)
+		if (gated)
 			s->gate->leave(s->gate->ctx);
 		graft_debug("attempt %u: %zu threads stopped and checked in %" PRIu64
 			    " us, committed in %" PRIu64 " us, let go in %" PRIu64 " us",

@@ -42,6 +42,14 @@ struct graft_stw {
 	const struct graft_stop_gate *gate; /* may be NULL */
 	/* the process's maps, read just before by the caller; NULL: read them here */
 	const struct graft_maps *maps;
+	/*
+	 * The process's only thread, stopped already (held after its remote
+	 * calls) since held_since_ns, or NULL: the first attempt takes it as
+	 * it is, without the gate (waiting there would only lengthen its
+	 * stop); it is let go with the world in any case.
+	 */
+	const struct graft_pt_thread *held;
+	uint64_t held_since_ns;
 	/* results */
 	uint64_t stop_ns; /* stop time of the attempt that committed */
 	unsigned attempts;

@@ -118,6 +118,8 @@ int graft_proc_status_read(pid_t pid, struct graft_proc_status *st, struct graft
 		st->threads = (unsigned)strtoul(v, NULL, 10);
 	if ((v = status_field(buf, "SigBlk")))
 		st->sigblk = strtoull(v, NULL, 16);
+	/* unknown: as if every signal had a handler */
+	st->sigcgt = (v = status_field(buf, "SigCgt")) ? strtoull(v, NULL, 16) : ~(uint64_t)0;
 	if ((v = status_field(buf, "Seccomp")))
 		st->seccomp = (int)strtol(v, NULL, 10);
 	if ((v = status_field(buf, "Seccomp_filters")))

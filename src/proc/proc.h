@@ -130,6 +130,7 @@ struct graft_proc_status {
 	int seccomp; /* 0 none, 1 strict, 2 filter */
 	unsigned seccomp_filters;
 	uint64_t sigblk; /* blocked signals (of this thread, when pid is a tid) */
+	uint64_t sigcgt; /* signals with a handler (of the process) */
 	bool kthread;
 	bool shstk; /* an x86 user shadow stack is on: no return graft did not call */
 };

@@ -328,6 +328,13 @@ static int seize_listed(struct graft_pt_world *w, int taskdir, bool again, size_
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
 		    struct graft_err *err)
 {
+	return graft_pt_freeze_held(pid, w, NULL, 0, on_stopped, ctx, err);
+}
+
+int graft_pt_freeze_held(pid_t pid, struct graft_pt_world *w, const struct graft_pt_thread *held,
+			 uint64_t held_since_ns, graft_pt_stopped_fn on_stopped, void *ctx,
+			 struct graft_err *err)
+{
 	_cleanup_close_ int taskdir = -1, statfd = -1;
 	size_t added = 0, waited = 0;
 	unsigned nt0 = 0;
@@ -335,6 +342,21 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
+	if (held) {
+		/* stopped already: in the world first, checked first, never interrupted */
+		if (world_add(w, held->tid, err) < 0) {
+			(void)ptrace(PTRACE_DETACH, held->tid, 0, 0);
+			return -ENOMEM;
+		}
+		w->t[0] = *held;
+		w->stop_start_ns = held_since_ns;
+		r = on_stopped ? on_stopped(ctx, &w->t[0], err) : 0;
+		if (r < 0) {
+			graft_pt_thaw(w);
+			graft_pt_world_free(w);
+			return r;
+		}
+	}
 	(void)graft_pt_stragglers_release(0); /* late threads of earlier stops that stopped since */
 	statfd = graft_proc_stat_open(pid, NULL); /* optional: the listing does without */
 	/*
@@ -363,10 +385,12 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 
 		w->poll = (long)w->n < (cpus > 1 ? cpus : 2);
 		/* all interrupts before any wait: the stops overlap */
-		w->stop_start_ns = graft_now_ns();
-		w->deadline_ns = w->stop_start_ns + GRAFT_PT_STOP_WAIT_NS;
+		if (!held)
+			w->stop_start_ns = graft_now_ns();
+		w->deadline_ns = graft_now_ns() + GRAFT_PT_STOP_WAIT_NS;
 		for (size_t i = 0; i < w->n; i++)
-			(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
+			if (!w->t[i].stopped)
+				(void)ptrace(PTRACE_INTERRUPT, w->t[i].tid, 0, 0);
 	}
 	/*
 	 * Settle the thread set while the listed threads are stopped. A thread
@@ -390,7 +414,8 @@ int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_
 		unsigned nt;
 
 		for (; waited < w->n && r == 0; waited++) /* w->n grows with clones */
-			r = wait_thread(w, waited, on_stopped, ctx, err);
+			if (!w->t[waited].stopped)
+				r = wait_thread(w, waited, on_stopped, ctx, err);
 		if (r < 0 || (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt) == 0 &&
 			      nt == world_stopped(w)))
 			break;

@@ -72,6 +72,14 @@ typedef int (*graft_pt_stopped_fn)(void *ctx, const struct graft_pt_thread *t,
 int graft_pt_freeze(pid_t pid, struct graft_pt_world *w, graft_pt_stopped_fn on_stopped, void *ctx,
 		    struct graft_err *err);
 /*
+ * The same, with one thread already seized and stopped by the caller
+ * (graft_rsys_hand_over), since held_since_ns: it joins the world as it is
+ * and is let go with it.
+ */
+int graft_pt_freeze_held(pid_t pid, struct graft_pt_world *w, const struct graft_pt_thread *held,
+			 uint64_t held_since_ns, graft_pt_stopped_fn on_stopped, void *ctx,
+			 struct graft_err *err);
+/*
  * Whether waits for a stopping thread spin briefly before blocking (the
  * default: the stop of one process comes sooner). Off for commands that
  * keep every CPU busy with workers anyway (apply --all).
@@ -93,8 +101,14 @@ struct graft_rsys {
 	uint64_t syscall_insn; /* address of bytes 0f 05 in the target */
 	struct user_regs_struct saved;
 	bool attached;
-	bool gone;	  /* the thread exited under us */
-	bool late;	  /* it did not stop in time: left to graft_pt_stragglers_release */
+	bool gone; /* the thread exited under us */
+	bool late; /* it did not stop in time: left to graft_pt_stragglers_release */
+	/*
+	 * A held chain (graft_rsys_end_chain with hold): the signal queued to
+	 * stop the thread once home, and whether it is running the chain now.
+	 */
+	int home_sig;
+	bool chain_running;
 	sigset_t sigmask; /* graft's own, restored at the end */
 	uint64_t stop_start_ns;
 	bool in_syscall_stop; /* registers were changed since the interrupt */
@@ -185,7 +199,33 @@ struct graft_rsys_chain {
  * The thread is let go in every case; < 0 when it could not be run.
  */
 int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *calls, size_t n,
-			 struct graft_rsys_chain *ch);
+			 struct graft_rsys_chain *ch, bool hold);
+/*
+ * With hold, a thread alone in its process is not let go but kept attached
+ * and run: it stops again once home, the chain done, so that the caller
+ * finds the process already stopped for what comes next. A signal whose
+ * default is to be ignored, that the process does not catch and the thread
+ * does not block, is queued (held by the chain's mask until the thread's own
+ * frame restores its mask) and its delivery stop catches the thread at home.
+ * Should graft die, the signal is delivered and ignored. 2 is returned then,
+ * and graft_rsys_chain_wait must follow. A thread not alone, or for which no
+ * such signal exists, is let go as without hold.
+ */
+/*
+ * After 2 from graft_rsys_end_chain: wait for the thread, re-delivering
+ * signals that come first. 1: stopped at home, chain done, its registers
+ * its own; rs is a session as after graft_rsys_begin (more calls,
+ * graft_rsys_end, graft_rsys_hand_over). 0: stopped before it got home (a
+ * group stop, or interrupted at deadline_ns): a session with the registers
+ * it has, for graft_rsys_chain_cancel. < 0: it exited, or did not stop even
+ * when interrupted (left to graft_pt_stragglers_release; rs ended).
+ */
+int graft_rsys_chain_wait(struct graft_rsys *rs, uint64_t deadline_ns, struct graft_err *err);
+/*
+ * Give a thread held at home to a stop of the world (graft_pt_freeze_held):
+ * *t gets it, stopped, and rs ends without touching it.
+ */
+void graft_rsys_hand_over(struct graft_rsys *rs, struct graft_pt_thread *t);
 /*
  * In a new session on the same thread (graft_rsys_begin): if the thread has
  * not started the chain ch yet (a group stop came first), give it back its

@@ -21,6 +21,19 @@
  * A function call pushes a return address of 0 and runs the thread; the
  * return faults at rip 0, and that SIGSEGV is caught in its delivery stop and
  * discarded.
+ *
+ * The last calls can be made on the thread's way home, without a stop each
+ * (graft_rsys_end_chain, rframe.c). A thread alone in its process can be
+ * kept attached while it makes them and stopped once home, for the caller's
+ * stop of the world: a signal is queued before it runs, held by the chain's
+ * all-blocking mask until the thread's own frame gives its mask back, and its
+ * delivery stop is the stop at home, where graft discards it. The signal is
+ * one that does nothing if delivered (default action: ignore; no handler in
+ * the process; not blocked by the thread, or it would stay pending), so a
+ * graft that dies at any moment leaves the thread to run home and drop it.
+ * Only the thread itself could install a handler meanwhile, and it is
+ * running graft's calls (a process sharing its handlers would share its
+ * memory too, which graft refuses).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -507,11 +520,32 @@ void graft_rsys_end(struct graft_rsys *rs)
 		    (graft_now_ns() - rs->stop_start_ns) / 1000);
 }
 
+/*
+ * The signal that stops a held thread at home: one whose default action is
+ * to ignore it, not caught by the process, not blocked by the thread, so
+ * that its delivery without graft (dead) does nothing. 0: none.
+ */
+static int home_signal(const struct graft_rsys *rs)
+{
+	static const int candidates[] = {SIGURG, SIGWINCH, SIGCHLD};
+
+	if (!rs->status_ok || rs->status.threads != 1)
+		return 0;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		uint64_t bit = (uint64_t)1 << (candidates[i] - 1);
+
+		if (!(rs->status.sigcgt & bit) && !(rs->sigblk & bit))
+			return candidates[i];
+	}
+	return 0;
+}
+
 int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *calls, size_t n,
-			 struct graft_rsys_chain *ch)
+			 struct graft_rsys_chain *ch, bool hold)
 {
 	struct user_regs_struct regs;
 	uint64_t frame;
+	int home = 0;
 
 	if (n == 0 || n > GRAFT_RSYS_CHAIN_MAX || !rs->attached || rs->gone || rs->scratch ||
 	    rs->group_stop || pt_rframe_write_chain(rs, calls + 1, n - 1, &frame) < 0) {
@@ -567,6 +601,35 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 		if (ptrace(PTRACE_SETSIGMASK, rs->tid, (void *)sizeof(all), &all) < 0)
 			graft_debug("thread %d: signals not held for the way home: %s",
 				    (int)rs->tid, strerror(errno));
+		else if (hold)
+			home = home_signal(rs);
+	}
+	/*
+	 * Held: the signal is queued while the thread is stopped and its mask
+	 * blocks everything, so nothing can deliver it before the thread's own
+	 * frame is back; no one else can unblock it (the thread is alone).
+	 */
+	if (hold && !home)
+		graft_debug("thread %d: let go on its way home (%s)", (int)rs->tid,
+			    rs->status_ok && rs->status.threads == 1
+				    ? "no signal it ignores and leaves unblocked"
+				    : "not alone in its process");
+	if (home && syscall(SYS_tgkill, rs->pid, rs->tid, home) == 0) {
+		graft_debug("thread %d: held on its way home, to stop there with signal %d",
+			    (int)rs->tid, home);
+		graft_test_die_at("chain-held");
+		/* the test faults: a signal of its own comes first; it is killed */
+		if (graft_test_fault("chain-signal"))
+			(void)syscall(SYS_tgkill, rs->pid, rs->tid, SIGUSR1);
+		if (graft_test_fault("chain-kill"))
+			(void)kill(rs->pid, SIGKILL);
+		if (ptrace(PTRACE_CONT, rs->tid, 0, 0) == 0) {
+			rs->home_sig = home;
+			rs->chain_running = true;
+			rs->in_syscall_stop = false;
+			return 2;
+		}
+		/* not run: let go below, its signal still queued (ignored at home) */
 	}
 	graft_test_die_at("rsys-end-with");
 	if (ptrace(PTRACE_DETACH, rs->tid, 0, 0) < 0)
@@ -574,6 +637,103 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 	rs->gone = true; /* nothing left to undo: graft_rsys_end only frees */
 	graft_rsys_end(rs);
 	return 1;
+}
+
+/*
+ * At a stop after a held chain: the thread's registers now, a new stop's
+ * state. Without them the thread is let go (it is where its own code or
+ * the chain's frames put it) and the session ends.
+ */
+static int chain_stopped(struct graft_rsys *rs, struct graft_err *err)
+{
+	rs->chain_running = false;
+	rs->in_syscall_stop = false;
+	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0) {
+		int r = graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
+				      (int)rs->tid, strerror(errno));
+
+		graft_rsys_end(rs);
+		return r;
+	}
+	rs->frame_at = 0; /* frames are written afresh for these registers */
+	return 0;
+}
+
+int graft_rsys_chain_wait(struct graft_rsys *rs, uint64_t deadline_ns, struct graft_err *err)
+{
+	bool interrupted = false;
+
+	for (;;) {
+		int st, sig, event;
+		pid_t r = pt_wait_polling(rs->tid, &st, true, deadline_ns);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == ETIMEDOUT && !interrupted) {
+			/* not home in time (stopped by someone, a page it waits for) */
+			interrupted = true;
+			deadline_ns = graft_now_ns() + RSYS_STOP_WAIT_NS;
+			if (ptrace(PTRACE_INTERRUPT, rs->tid, 0, 0) == 0)
+				continue;
+			errno = ESRCH;
+			r = -1;
+		}
+		if (r < 0) {
+			int e = errno;
+
+			pt_alarm_disarm();
+			if (e == ETIMEDOUT) {
+				rs->late = true;
+				pt_straggler_add(rs->pid, rs->tid);
+			} else {
+				rs->gone = true;
+			}
+			rs->chain_running = false;
+			graft_rsys_end(rs);
+			return e == ETIMEDOUT ? graft_err_set(err, -ETIMEDOUT,
+							      "thread %d did not stop after the "
+							      "remote calls",
+							      (int)rs->tid)
+					      : graft_err_set(err, -ESRCH, "process %d exited",
+							      (int)rs->pid);
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			pt_alarm_disarm();
+			rs->gone = true;
+			rs->chain_running = false;
+			graft_rsys_end(rs);
+			return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		sig = WSTOPSIG(st);
+		event = st >> 16;
+		if (event == 0 && sig == rs->home_sig) {
+			pt_alarm_disarm();
+			graft_test_die_at("home-stop");
+			return chain_stopped(rs, err) < 0 ? -EIO : 1;
+		}
+		if (event == PTRACE_EVENT_STOP) {
+			/* a group stop, or our interrupt at the deadline */
+			pt_alarm_disarm();
+			rs->group_stop |= sig != SIGTRAP;
+			return chain_stopped(rs, err) < 0 ? -EIO : 0;
+		}
+		/* another signal first: it is the thread's, delivered as it comes */
+		if (ptrace(PTRACE_CONT, rs->tid, 0, (void *)(long)(event ? 0 : sig)) < 0 &&
+		    errno == ESRCH) {
+			errno = ESRCH;
+			continue; /* its exit is reported next */
+		}
+	}
+}
+
+void graft_rsys_hand_over(struct graft_rsys *rs, struct graft_pt_thread *t)
+{
+	*t = (struct graft_pt_thread){
+		.tid = rs->tid, .seized = true, .stopped = true, .regs = rs->saved};
+	rs->gone = true; /* the world lets it go: graft_rsys_end only frees */
+	graft_rsys_end(rs);
 }
 
 int graft_rsys_chain_cancel(struct graft_rsys *rs, const struct graft_rsys_chain *ch)

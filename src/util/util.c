@@ -153,6 +153,34 @@ void graft_signals_release(const sigset_t *old)
 	(void)pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+static __thread unsigned boost_depth;
+static __thread bool boost_on;
+static __thread int own_policy = -1; /* only graft changes it, and puts it back: asked once */
+static __thread struct sched_param own_param;
+
+void graft_sched_boost(void)
+{
+	struct sched_param rt = {.sched_priority = 10};
+
+	if (boost_depth++ > 0)
+		return;
+	if (own_policy < 0 &&
+	    ((own_policy = sched_getscheduler(0)) < 0 || sched_getparam(0, &own_param) < 0)) {
+		own_policy = -1;
+		return;
+	}
+	boost_on = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0;
+}
+
+void graft_sched_unboost(void)
+{
+	if (boost_depth == 0 || --boost_depth > 0)
+		return;
+	if (boost_on)
+		(void)sched_setscheduler(0, own_policy, &own_param);
+	boost_on = false;
+}
+
 int graft_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap;

@@ -83,6 +83,17 @@ void graft_signals_hold(sigset_t *old);
  */
 #define GRAFT_WAKE_SIG (SIGRTMAX - 2)
 void graft_signals_release(const sigset_t *old);
+/*
+ * While a target is stopped, graft must not wait behind the target's own
+ * runnable threads for a CPU: on a loaded machine that alone costs
+ * milliseconds. The calling thread runs at a real-time priority until the
+ * matching graft_sched_unboost; calls nest per thread, the outermost pair
+ * counts. graft never spins while boosted (it blocks in waitpid), and the
+ * kernel's RT throttling bounds it anyway. Without the privilege, nothing
+ * changes.
+ */
+void graft_sched_boost(void);
+void graft_sched_unboost(void);
 
 /*
  * FNV-1a, 64 bits: a fast hash to tell contents apart (cache keys, the

@@ -3,7 +3,7 @@
  * Unit tests of the proc layer's parsers and caches (src/proc/): maps lines
  * as the kernel writes them (paths with spaces, " (deleted)", anonymous and
  * special mappings, 64-bit addresses, device numbers in hex) and malformed
- * ones; this very process's status fields; the build-id cache and its
+ * ones; this very process's status fields (its signal handlers among them); the build-id cache and its
  * per-mapping facts, from several threads at once; the thread listing of
  * a process with more threads than one directory read returns; the maps of
  * a range asked of the kernel (PROCMAP_QUERY) against the maps text.
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,6 +111,11 @@ static void test_maps_malformed(void **state)
 	}
 }
 
+static void on_urg(int sig)
+{
+	(void)sig;
+}
+
 static void test_own_maps_and_status(void **state)
 {
 	struct graft_maps m = {0};
@@ -122,7 +128,14 @@ static void test_own_maps_and_status(void **state)
 		stack |= m.v[i].path && !strcmp(m.v[i].path, "[stack]");
 	assert_true(stack);
 	graft_maps_free(&m);
+	/* the handlers of the process: graft never stops a thread with a signal it catches */
+	assert_int_not_equal(signal(SIGURG, on_urg), SIG_ERR);
 	assert_int_equal(graft_proc_status_read(getpid(), &st, NULL), 0);
+	assert_true(st.sigcgt & ((uint64_t)1 << (SIGURG - 1)));
+	assert_false(st.sigcgt & ((uint64_t)1 << (SIGWINCH - 1)));
+	assert_int_not_equal(signal(SIGURG, SIG_DFL), SIG_ERR);
+	assert_int_equal(graft_proc_status_read(getpid(), &st, NULL), 0);
+	assert_false(st.sigcgt & ((uint64_t)1 << (SIGURG - 1)));
 	assert_int_equal(st.pid, getpid());
 	assert_int_equal(st.uid, getuid());
 	assert_int_equal(st.euid, geteuid());
