@@ -608,6 +608,8 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_mutex_init(&m.gate_lock, NULL);
 	(void)pthread_cond_init(&m.gate_cond, NULL);
 	a->o.gate = &m.gate;
+	/* throughput first: a single-threaded process is stopped once, not twice (patch/apply.h) */
+	a->o.hold_home = !revert;
 	rc = run(&m);
 	for (size_t i = 0; i < m.n; i++)
 		free(m.items[i].pidx);
@@ -616,6 +618,7 @@ static int many_run(struct many_args *a, bool revert)
 	(void)pthread_cond_destroy(&m.gate_cond);
 	(void)pthread_mutex_destroy(&m.gate_lock);
 	a->o.gate = NULL;
+	a->o.hold_home = false;
 	return rc;
 }
 

@@ -17,11 +17,13 @@
  * bytes it replaces in the region header, mark the header applied, let go.
  * Any failure after the first remote change unwinds in reverse order.
  *
- * A process with a single thread (most of a host's) is not let go between
- * the two: its thread maps the region on its way home and stops there
- * (graft_rsys_end_chain with hold), so the region is read back and the
- * world is stopped without another interrupt, wake-up and stop. On 2 CPUs
- * that is ~15 % of a host-wide apply (docs/benchmarks.md, session 7).
+ * In a host-wide run (opts->hold_home), a process with a single thread
+ * (most of a host's) is not let go between the two: its thread maps the
+ * region on its way home and stops there (graft_rsys_end_chain with hold),
+ * so the region is read back and the world is stopped without another
+ * interrupt, wake-up and stop. On 2 CPUs that is ~15 % of a host-wide
+ * apply (docs/benchmarks.md, session 7), for one longer pause instead of
+ * two short ones; a single process is spared that.
  */
 #include <assert.h>
 #include <errno.h>
@@ -152,7 +154,7 @@ static void rsys_finish(struct apply_ctx *c, bool hold)
 		}
 		c->held_since_ns = graft_now_ns();
 		r = graft_rsys_end_chain(&c->rs, c->tail, c->ntail, &c->chain, hold);
-		if (r < 0)
+		if (r < 0 && r != -ESRCH) /* gone: what follows says the process exited */
 			graft_warn("pid %d: the last remote calls were not made: %s", (int)c->pid,
 				   strerror(-r));
 		c->chained = r > 0;
@@ -1092,16 +1094,41 @@ static int map_all(struct apply_ctx *c)
 	}
 	if (c->dry)
 		return dry_run_finish(c);
-	rsys_finish(c, true);
+	rsys_finish(c, c->opts->hold_home);
 	r = chain_settle(c);
 	return r < 0 ? r : verify_discoverable(c);
+}
+
+/* The stop's busy ranges: each old function, and the code currently replacing it. */
+static size_t busy_ranges(const struct apply_ctx *c, struct graft_busy_range *ranges)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < c->nunits; k++) {
+		const struct apply_unit *u = &c->units[k];
+
+		for (size_t i = 0; i < u->nfuncs; i++) {
+			const struct graft_region_func *f = &u->hdr->funcs[i];
+
+			ranges[n++] = (struct graft_busy_range){
+				f->old_addr, f->old_addr + f->old_size, true, f->name};
+			if (u->prev[i]) {
+				const struct graft_region_func *pf =
+					&u->prev[i]->hdr->funcs[u->prev_idx[i]];
+
+				ranges[n++] = (struct graft_busy_range){
+					pf->new_addr, pf->new_addr + pf->new_size, true, f->name};
+			}
+		}
+	}
+	return n;
 }
 
 static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_opts *opts,
 				    struct graft_op_result *res)
 {
 	_cleanup_free_ struct graft_busy_range *ranges = NULL;
-	size_t nranges = 0, nfuncs = 0;
+	size_t nfuncs = 0;
 	struct graft_stw stw = {0};
 	struct graft_pt_thread held;
 	int r;
@@ -1116,6 +1143,20 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 	ranges = calloc(2 * nfuncs + 1, sizeof(*ranges));
 	if (!ranges)
 		return graft_err_set(c->err, -ENOMEM, "out of memory");
+	/* set up before the process is touched: a held thread waits for none of it */
+	stw = (struct graft_stw){
+		.pid = c->pid,
+		.memfd = c->memfd,
+		.ranges = ranges,
+		.nranges = busy_ranges(c, ranges),
+		.timeout_ms = opts->timeout_ms,
+		.commit = apply_commit,
+		.gate = opts->gate,
+		/* for the threads' stacks: what the mapping added does not matter */
+		.maps = &c->maps,
+		.ctx = c};
+	if (!c->dry && (r = graft_stw_prepare(&stw, c->err)) < 0)
+		return r;
 	r = map_all(c);
 	if (r == -EADDRNOTAVAIL && !c->no_chain) {
 		/*
@@ -1132,38 +1173,10 @@ static int apply_prepare_and_commit(struct apply_ctx *c, const struct graft_op_o
 			c->units[i].mapped = false;
 		r = map_all(c);
 	}
-	if (r < 0 || c->dry)
+	if (r < 0 || c->dry) {
+		graft_stw_free(&stw);
 		return r;
-
-	/* busy ranges: each old function, and the code currently replacing it */
-	for (size_t k = 0; k < c->nunits; k++) {
-		const struct apply_unit *u = &c->units[k];
-
-		for (size_t i = 0; i < u->nfuncs; i++) {
-			const struct graft_region_func *f = &u->hdr->funcs[i];
-
-			ranges[nranges++] = (struct graft_busy_range){
-				f->old_addr, f->old_addr + f->old_size, true, f->name};
-			if (u->prev[i]) {
-				const struct graft_region_func *pf =
-					&u->prev[i]->hdr->funcs[u->prev_idx[i]];
-
-				ranges[nranges++] = (struct graft_busy_range){
-					pf->new_addr, pf->new_addr + pf->new_size, true, f->name};
-			}
-		}
 	}
-	stw = (struct graft_stw){
-		.pid = c->pid,
-		.memfd = c->memfd,
-		.ranges = ranges,
-		.nranges = nranges,
-		.timeout_ms = opts->timeout_ms,
-		.commit = apply_commit,
-		.gate = opts->gate,
-		/* for the threads' stacks: what the mapping added does not matter */
-		.maps = &c->maps,
-		.ctx = c};
 	if (c->held_home && c->rs_active) {
 		/* held at home after its remote calls (the process's one thread): stopped already */
 		graft_rsys_hand_over(&c->rs, &held);

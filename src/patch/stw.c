@@ -170,6 +170,25 @@ static int late_refusal(const struct graft_stw *s, pid_t tid, unsigned times, st
 			      times == 1 ? "" : "s", s->timeout_ms);
 }
 
+int graft_stw_prepare(struct graft_stw *s, struct graft_err *err)
+{
+	if (s->buf)
+		return 0;
+	/* the stack buffer: its pages faulted in here (~10 us each on a VM), not in a stop */
+	s->cap = 64u << 10;
+	s->buf = malloc(s->cap);
+	if (!s->buf)
+		return graft_err_set(err, -ENOMEM, "out of memory");
+	memset(s->buf, 0xa5, s->cap); /* not 0: malloc+memset(0) may become calloc */
+	return 0;
+}
+
+void graft_stw_free(struct graft_stw *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+}
+
 /* The held thread, when the stop ends before it is taken in: let go. */
 static void release_held(struct graft_stw *s)
 {
@@ -206,15 +225,13 @@ int graft_stw_run(struct graft_stw *s, struct graft_err *err)
 		if (s->ranges[i].hi > c.hi_all)
 			c.hi_all = s->ranges[i].hi;
 	}
-	/* the stack buffer is allocated and touched before any stop */
-	c.cap = 64u << 10;
-	c.buf = malloc(c.cap);
-	if (!c.buf) {
+	if ((r = graft_stw_prepare(s, err)) < 0) {
 		graft_maps_free(&own);
 		release_held(s);
-		return graft_err_set(err, -ENOMEM, "out of memory");
+		return r;
 	}
-	memset(c.buf, 0xa5, c.cap); /* not 0: malloc+memset(0) may become calloc */
+	c.buf = TAKE_PTR(s->buf);
+	c.cap = s->cap;
 	for (s->attempts = 1;; s->attempts++) {
 		struct graft_pt_world w;
 		sigset_t sigmask;

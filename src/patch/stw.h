@@ -50,12 +50,23 @@ struct graft_stw {
 	 */
 	const struct graft_pt_thread *held;
 	uint64_t held_since_ns;
+	/* the buffer for stacks (graft_stw_prepare), taken by graft_stw_run */
+	uint64_t *buf;
+	size_t cap;
 	/* results */
 	uint64_t stop_ns; /* stop time of the attempt that committed */
 	unsigned attempts;
 	size_t nthreads;
 };
 
+/*
+ * Allocate what the stop needs, before any thread is stopped: for a caller
+ * holding a thread already (held) while the rest is set up. graft_stw_run
+ * does it otherwise. graft_stw_free undoes it when graft_stw_run is not
+ * reached (it takes the buffer over and frees it).
+ */
+int graft_stw_prepare(struct graft_stw *s, struct graft_err *err);
+void graft_stw_free(struct graft_stw *s);
 /*
  * Returns 0 when committed. A thread still busy at the deadline gives
  * -EBUSY with kind GRAFT_ERR_UNSAFE naming the thread and the range.

@@ -629,6 +629,12 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 			rs->in_syscall_stop = false;
 			return 2;
 		}
+		if (errno == ESRCH) {
+			/* killed meanwhile (a SIGKILL wakes a stopped thread to die) */
+			rs->gone = true;
+			graft_rsys_end(rs);
+			return -ESRCH;
+		}
 		/* not run: let go below, its signal still queued (ignored at home) */
 	}
 	graft_test_die_at("rsys-end-with");

@@ -30,12 +30,8 @@ tracer() { awk '/^TracerPid:/{print $2}' "/proc/$1/status"; }
 for v in spin block; do
 	# every remote call of an apply (memfd_create, the IFUNC resolvers; the
 	# mmap, data mprotect and close chained on the thread's way home): die at
-	# the N-th pass of each point until graft finishes. spin has two threads:
-	# its borrowed thread is let go on its way home; block has one, held on
-	# its way (just let run, and stopped at home: test-held.sh)
-	ways_home=rsys-end-with
-	[ $v = block ] && ways_home="chain-held home-stop"
-	for point in rsys-set rsys-enter rsys-exit rsys-funcall $ways_home; do
+	# the N-th pass of each point until graft finishes
+	for point in rsys-set rsys-enter rsys-exit rsys-funcall rsys-end-with; do
 		for n in 1 2 3 4 5 6 7 8; do
 			name=$v-${point#rsys-}-$n
 			victim_start "$name" "$T/$v"
@@ -102,9 +98,8 @@ for where in heap mmap; do
 	run_graft 0 revert crash-alt --pid "$pid"
 	expect_eq "$name: reverted" "$(vask "$name" 'describe 42')" "1:2"
 	expect_eq "$name: canaries after revert" "$(vask "$name" check)" ok
-	# killed in the memfd_create, as the thread sets off to map on its way
-	# home, and with it stopped there (it is alone: held)
-	for point in rsys-exit:1 chain-held:1 home-stop:1; do
+	# killed in the memfd_create, and as the thread sets off to map on its way home
+	for point in rsys-exit:1 rsys-end-with:1; do
 		[ $where = mmap ] || break
 		rc=0
 		GRAFT_TEST_DIE_AT=$point "$GRAFT" apply "$T/alt.graft" --pid "$pid" >/dev/null 2>&1 || rc=$?
