@@ -20,7 +20,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || skip "jq is not installed"
 
-gcc -O2 -g -o "$T/victim" "$HERE/held/victim.c" || fail "compile victim"
+gcc -O2 -g -pthread -o "$T/victim" "$HERE/held/victim.c" || fail "compile victim"
 patch_cc "$T/patch.o" "$HERE/held/patch.c"
 printf 'id held\ntarget victim\nobject patch.o\nreplace compute compute_v2\n' >"$T/m"
 run_graft 0 pack "$T/m" -o "$T/held.graft"
@@ -64,6 +64,17 @@ for c in "plain::$URG" "urg:c$URG:$WINCH" "urg-winch:c$URG c$WINCH:$CHLD" \
 	untouched "$name"
 	expect_running "$name"
 done
+
+# --- two threads: not held (the stop of the world stops both, as before)
+victim_start two "$T/victim" t
+pid=${VPID[two]}
+run_graft 0 -v apply "$T/held.graft" --exe "$T/victim" --pid "$pid"
+expect_in "two: let go" "$ERR" "let go on its way home \(not alone in its process\)"
+expect_in "two: both stopped" "$ERR" "attempt 1: 2 threads stopped"
+expect_eq "two: patched" "$(vask two 'compute 3')" 60
+untouched two
+run_graft 0 revert held --pid "$pid"
+expect_running two
 
 # --- graft killed while it holds the thread: as it lets it go, and with it stopped at home
 for point in chain-held home-stop; do

@@ -3,18 +3,28 @@
  * Victim for the held way home: a single-threaded process that catches the
  * signals named "cN" on its command line and blocks those named "bN",
  * counting every delivery, so the test can tell whether the signal graft
- * stops the thread with ever reached a handler (it must not).
+ * stops the thread with ever reached a handler (it must not). "t" starts a
+ * second thread that only sleeps: then the process is not held.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t got[65];
 
 static void on_signal(int sig)
 {
 	got[sig]++;
+}
+
+static void *sleeper(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
 }
 
 __attribute__((noinline)) int compute(int x)
@@ -31,6 +41,13 @@ int main(int argc, char **argv)
 	sigemptyset(&block);
 	for (int i = 1; i < argc; i++) {
 		int sig = atoi(argv[i] + 1);
+		pthread_t t;
+
+		if (!strcmp(argv[i], "t")) {
+			if (pthread_create(&t, NULL, sleeper, NULL) != 0)
+				return 2;
+			continue;
+		}
 
 		if (sig < 1 || sig > 64)
 			return 2;
