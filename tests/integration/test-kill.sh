@@ -3,8 +3,8 @@
 # at random moments of apply and revert, while 8 threads call the patched
 # function: the target keeps running, is never left stopped or traced, every
 # result stays old-or-new, and what is left behind shows in status and is
-# cleaned up by revert. (SIGKILL in the ~0.3 ms while one thread runs a remote
-# syscall can still crash the target: docs/safety.md, issue #4.)
+# cleaned up by revert. (SIGKILL, which cannot be held, is test-crash.sh's and
+# test-held.sh's: graft killed at each point of a remote call and of the way home.)
 . "$(dirname "$0")/lib.sh"
 . "$HERE/multi/build.sh"
 multi_build
