@@ -152,7 +152,8 @@ static void rsys_finish(struct apply_ctx *c, bool hold)
 			graft_sched_boost();
 			c->boosted = true;
 		}
-		c->held_since_ns = graft_now_ns();
+		if (hold)
+			c->held_since_ns = graft_now_ns();
 		r = graft_rsys_end_chain(&c->rs, c->tail, c->ntail, &c->chain, hold);
 		if (r < 0 && r != -ESRCH) /* gone: what follows says the process exited */
 			graft_warn("pid %d: the last remote calls were not made: %s", (int)c->pid,

@@ -366,7 +366,9 @@ int graft_pt_freeze_held(pid_t pid, struct graft_pt_world *w, const struct graft
 	 * the /proc/PID/task listing is spared; a thread made meanwhile is
 	 * found by the count's second look below, like any other.
 	 */
-	if (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt0) == 0 && nt0 == 1) {
+	if (held) {
+		r = 0; /* the count is read once all are stopped (below), as for any */
+	} else if (statfd >= 0 && graft_proc_stat_nthreads(statfd, &nt0) == 0 && nt0 == 1) {
 		r = seize_new(w, &pid, 1, &added, err);
 	} else {
 		taskdir = graft_proc_tasks_open(pid, err);

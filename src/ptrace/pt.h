@@ -103,12 +103,8 @@ struct graft_rsys {
 	bool attached;
 	bool gone; /* the thread exited under us */
 	bool late; /* it did not stop in time: left to graft_pt_stragglers_release */
-	/*
-	 * A held chain (graft_rsys_end_chain with hold): the signal queued to
-	 * stop the thread once home, and whether it is running the chain now.
-	 */
+	/* A held chain (graft_rsys_end_chain with hold): the signal queued to stop the thread once home. */
 	int home_sig;
-	bool chain_running;
 	sigset_t sigmask; /* graft's own, restored at the end */
 	uint64_t stop_start_ns;
 	bool in_syscall_stop; /* registers were changed since the interrupt */

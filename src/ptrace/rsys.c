@@ -625,7 +625,6 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
 			(void)kill(rs->pid, SIGKILL);
 		if (ptrace(PTRACE_CONT, rs->tid, 0, 0) == 0) {
 			rs->home_sig = home;
-			rs->chain_running = true;
 			rs->in_syscall_stop = false;
 			return 2;
 		}
@@ -652,7 +651,6 @@ int graft_rsys_end_chain(struct graft_rsys *rs, const struct graft_rsys_call *ca
  */
 static int chain_stopped(struct graft_rsys *rs, struct graft_err *err)
 {
-	rs->chain_running = false;
 	rs->in_syscall_stop = false;
 	if (ptrace(PTRACE_GETREGS, rs->tid, 0, &rs->saved) < 0) {
 		int r = graft_err_set(err, -errno, "cannot read registers of thread %d: %s",
@@ -694,7 +692,6 @@ int graft_rsys_chain_wait(struct graft_rsys *rs, uint64_t deadline_ns, struct gr
 			} else {
 				rs->gone = true;
 			}
-			rs->chain_running = false;
 			graft_rsys_end(rs);
 			return e == ETIMEDOUT ? graft_err_set(err, -ETIMEDOUT,
 							      "thread %d did not stop after the "
@@ -706,7 +703,6 @@ int graft_rsys_chain_wait(struct graft_rsys *rs, uint64_t deadline_ns, struct gr
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			pt_alarm_disarm();
 			rs->gone = true;
-			rs->chain_running = false;
 			graft_rsys_end(rs);
 			return graft_err_set(err, -ESRCH, "process %d exited", (int)rs->pid);
 		}
@@ -720,7 +716,11 @@ int graft_rsys_chain_wait(struct graft_rsys *rs, uint64_t deadline_ns, struct gr
 			return chain_stopped(rs, err) < 0 ? -EIO : 1;
 		}
 		if (event == PTRACE_EVENT_STOP) {
-			/* a group stop, or our interrupt at the deadline */
+			/*
+			 * A group stop, or our interrupt at the deadline. The
+			 * home signal stays queued: delivered once the thread
+			 * is home, in its own context, it is ignored.
+			 */
 			pt_alarm_disarm();
 			rs->group_stop |= sig != SIGTRAP;
 			return chain_stopped(rs, err) < 0 ? -EIO : 0;
